@@ -1,0 +1,33 @@
+"""``anystream.FastStream``: faststream's app whose ``as_asgi`` returns anystream's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from faststream import FastStream as _UpstreamFastStream
+from faststream.asgi.factories import AsyncAPIRoute
+
+from .asgi.app import AsgiFastStream
+from .asgi.types import ASGIApp
+from .lifespan import DEFAULT_SHUTDOWN_TIMEOUT
+
+__all__ = ("FastStream",)
+
+
+class FastStream(_UpstreamFastStream):
+    """faststream's ``FastStream``; ``as_asgi()`` gives an anyio-based :class:`AsgiFastStream`."""
+
+    def as_asgi(  # type: ignore[override]
+        self,
+        asgi_routes: Sequence[tuple[str, ASGIApp]] = (),
+        asyncapi_path: str | AsyncAPIRoute | None = None,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        **_: Any,
+    ) -> AsgiFastStream:
+        return AsgiFastStream.from_app(
+            self,
+            asgi_routes=asgi_routes,
+            asyncapi_path=asyncapi_path,
+            shutdown_timeout=shutdown_timeout,
+        )

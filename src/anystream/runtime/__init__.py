@@ -1,0 +1,92 @@
+"""Broker runtimes: run faststream's brokers on whichever backend hosts the app.
+
+``open_runtime()`` picks the half for the running backend; ``runtime_for(broker)``
+finds the runtime that adopted a broker (or a pass-through one on asyncio).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
+
+import sniffio
+
+from .base import BrokerRuntime
+
+T = TypeVar("T")
+
+__all__ = ("BrokerRuntime", "broker_call", "open_runtime", "runtime_for")
+
+_adopted: WeakKeyDictionary[Any, BrokerRuntime] = WeakKeyDictionary()
+
+
+class TrioExtraMissingError(RuntimeError):
+    """The app runs on trio but ``anystream[trio]`` is not installed."""
+
+
+@asynccontextmanager
+async def open_runtime() -> AsyncIterator[BrokerRuntime]:
+    """Open the runtime that fits the backend this task runs on."""
+    backend = sniffio.current_async_library()
+    if backend == "trio":
+        try:
+            from . import _trio
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise TrioExtraMissingError(
+                "running on trio needs trio-asyncio: pip install 'anystream[trio]'"
+            ) from exc
+        async with _trio.open_runtime() as trio_runtime:
+            yield trio_runtime
+    else:
+        from . import _asyncio
+
+        async with _asyncio.open_runtime() as asyncio_runtime:
+            yield asyncio_runtime
+
+
+def register(broker: Any, runtime: BrokerRuntime) -> None:
+    runtime.adopt(broker)
+    _adopted[broker] = runtime
+
+
+def unregister(broker: Any) -> None:
+    runtime = _adopted.pop(broker, None)
+    if runtime is not None:
+        runtime.release(broker)
+
+
+class _DirectRuntime:
+    """For brokers started outside anystream on an asyncio host: no bridge."""
+
+    backend = "asyncio"
+
+    async def call(self, fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
+        return await fn(*args, **kwargs)
+
+    def adopt(self, broker: Any) -> None:
+        return None
+
+    def release(self, broker: Any) -> None:
+        return None
+
+
+_direct = _DirectRuntime()
+
+
+def runtime_for(broker: Any) -> BrokerRuntime:
+    """The runtime running ``broker``; a pass-through one if anystream did not start it."""
+    return _adopted.get(broker, _direct)
+
+
+async def broker_call(
+    broker: Any, fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any
+) -> T:
+    """Await ``fn(*args, **kwargs)`` where ``broker``'s client lives.
+
+    On asyncio this is a plain await. On trio it runs the call in the broker's
+    asyncio loop: use it for driver objects anystream does not bridge for you
+    (``broker.connection``, key-value and object stores).
+    """
+    return await runtime_for(broker).call(fn, *args, **kwargs)

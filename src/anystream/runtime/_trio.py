@@ -1,0 +1,88 @@
+"""Backend half for trio hosts: asyncio-only brokers run in a trio-asyncio loop.
+
+This module is imported only when the host runs trio (importing ``trio_asyncio``
+patches asyncio's loop policy, which asyncio hosts must never see).
+
+Facts this code relies on (see ``docs/trio.md``):
+
+- Request tasks do not inherit the lifespan task's context, so every crossing
+  passes ``loop=`` explicitly.
+- Code that runs in asyncio context (subscriber handlers, middlewares) calls the
+  broker directly; only trio tasks cross. ``sniffio`` tells which side we are on.
+- ``broker.stop()`` must be run shielded by the caller, or nothing drains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import sniffio
+import trio_asyncio
+
+T = TypeVar("T")
+
+#: Attributes of a faststream broker config that hold producers (NATS has two).
+_PRODUCER_ATTRS = ("producer", "js_producer")
+
+
+class _BridgedProducer:
+    """Wraps a faststream producer: calls from trio tasks run in the asyncio loop.
+
+    Every publish path of faststream (``broker.publish``, ``broker.request``,
+    ``publisher.publish``, JetStream) ends at a producer, so bridging here makes
+    them all work from trio without the user writing a bridge call.
+    """
+
+    def __init__(self, inner: Any, runtime: TrioAsyncioRuntime) -> None:
+        self._anystream_inner = inner
+        self._runtime = runtime
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._anystream_inner, name)
+
+    async def publish(self, cmd: Any) -> Any:
+        return await self._runtime.call(self._anystream_inner.publish, cmd)
+
+    async def request(self, cmd: Any) -> Any:
+        return await self._runtime.call(self._anystream_inner.request, cmd)
+
+    async def publish_batch(self, cmd: Any) -> Any:
+        return await self._runtime.call(self._anystream_inner.publish_batch, cmd)
+
+
+class TrioAsyncioRuntime:
+    """Brokers run in a trio-asyncio loop that lives as long as the lifespan."""
+
+    backend = "trio"
+
+    def __init__(self, loop: Any) -> None:
+        self._loop = loop
+
+    async def call(self, fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
+        if sniffio.current_async_library() != "trio":
+            # Already in asyncio context (a subscriber handler, a middleware).
+            return await fn(*args, **kwargs)
+        result: T = await trio_asyncio.aio_as_trio(fn, loop=self._loop)(*args, **kwargs)
+        return result
+
+    def adopt(self, broker: Any) -> None:
+        config = broker.config.broker_config
+        for attr in _PRODUCER_ATTRS:
+            producer = getattr(config, attr, None)
+            if producer is not None and not isinstance(producer, _BridgedProducer):
+                setattr(config, attr, _BridgedProducer(producer, self))
+
+    def release(self, broker: Any) -> None:
+        config = broker.config.broker_config
+        for attr in _PRODUCER_ATTRS:
+            producer = getattr(config, attr, None)
+            if isinstance(producer, _BridgedProducer) and producer._runtime is self:
+                setattr(config, attr, producer._anystream_inner)
+
+
+@asynccontextmanager
+async def open_runtime() -> AsyncIterator[TrioAsyncioRuntime]:
+    async with trio_asyncio.open_loop() as loop:
+        yield TrioAsyncioRuntime(loop)

@@ -1,0 +1,41 @@
+"""The small interface between backend-neutral code and the backend halves.
+
+Everything in anystream is plain anyio except one thing: faststream's brokers
+(nats-py, aiokafka, aio-pika, redis-py) are written for asyncio. A
+:class:`BrokerRuntime` owns whatever it takes to run them on the current backend
+and carries calls from the host backend's tasks to the broker's event loop.
+
+- ``_asyncio.py``: the host *is* asyncio (asyncio, uvloop); calls go straight through.
+- ``_trio.py``: the host is trio; brokers run in a trio-asyncio loop inside the same
+  ``trio.run`` and calls from trio tasks cross into it.
+
+A native anyio client (``anystream.nats``) will plug in here as one more runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+
+__all__ = ("BrokerRuntime",)
+
+
+class BrokerRuntime(Protocol):
+    """Runs asyncio-bound broker code from any task of the host backend."""
+
+    #: ``"asyncio"`` or ``"trio"``: the backend the host application runs on.
+    backend: str
+
+    async def call(self, fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
+        """Await ``fn(*args, **kwargs)`` in the broker's event loop and return its result."""
+        ...
+
+    def adopt(self, broker: Any) -> None:
+        """Route the broker's publish/request calls made from host tasks through :meth:`call`."""
+        ...
+
+    def release(self, broker: Any) -> None:
+        """Undo :meth:`adopt`."""
+        ...

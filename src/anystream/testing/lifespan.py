@@ -1,0 +1,56 @@
+"""Drive an ASGI app's lifespan in-process, as a server would (for tests)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+
+from ..asgi.types import ASGIApp, Message
+
+__all__ = ("LifespanFailed", "lifespan")
+
+
+class LifespanFailed(RuntimeError):
+    """The app answered ``lifespan.startup.failed`` or ``lifespan.shutdown.failed``."""
+
+    def __init__(self, phase: str, message: str) -> None:
+        super().__init__(f"lifespan {phase} failed: {message}")
+        self.phase = phase
+        self.message = message
+
+
+@asynccontextmanager
+async def lifespan(
+    app: ASGIApp, *, state: dict[str, Any] | None = None, timeout: float = 30.0
+) -> AsyncIterator[dict[str, Any]]:
+    """Start ``app`` (``lifespan.startup``), yield its ``state``, shut it down on exit.
+
+    Raises :class:`LifespanFailed` with the app's message if either phase fails.
+    """
+    state = {} if state is None else state
+    to_app, app_inbox = anyio.create_memory_object_stream[Message](2)
+    app_outbox, from_app = anyio.create_memory_object_stream[Message](2)
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": state}
+
+    async def run_app() -> None:
+        async with app_inbox, app_outbox:
+            await app(scope, app_inbox.receive, app_outbox.send)
+
+    async with anyio.create_task_group() as tg, to_app, from_app:
+        tg.start_soon(run_app)
+        with anyio.fail_after(timeout):
+            await to_app.send({"type": "lifespan.startup"})
+            reply = await from_app.receive()
+        if reply["type"] != "lifespan.startup.complete":
+            raise LifespanFailed("startup", reply.get("message", ""))
+        try:
+            yield state
+        finally:
+            with anyio.CancelScope(shield=True), anyio.fail_after(timeout):
+                await to_app.send({"type": "lifespan.shutdown"})
+                reply = await from_app.receive()
+            if reply["type"] != "lifespan.shutdown.complete":
+                raise LifespanFailed("shutdown", reply.get("message", ""))
