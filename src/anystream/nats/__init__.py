@@ -1,0 +1,62 @@
+"""A native anyio NATS client: the same code on asyncio (and uvloop) and trio.
+
+::
+
+    async with anystream.nats.connect("nats://127.0.0.1:4222") as nc:
+        sub = await nc.subscribe("greet.*")
+        await nc.publish("greet.joe", b"hello")
+        msg = await sub.next_msg(timeout=1)
+
+:mod:`anystream.nats.protocol` is the sans-IO protocol core the client is built on.
+"""
+
+from .client import Client, Options, Statistics, Status, connect
+from .errors import (
+    AuthorizationError,
+    BadHeadersError,
+    BadSubjectError,
+    ConnectionClosedError,
+    ConnectionDrainingError,
+    DrainTimeoutError,
+    MalformedFrameError,
+    MaxPayloadError,
+    NatsError,
+    NatsTimeoutError,
+    NoRespondersError,
+    NoServersError,
+    OutboundBufferFullError,
+    ProtocolError,
+    ServerError,
+    SlowConsumerError,
+    StaleConnectionError,
+    SubscriptionClosedError,
+)
+from .subscription import Msg, Subscription
+
+__all__ = (
+    "AuthorizationError",
+    "BadHeadersError",
+    "BadSubjectError",
+    "Client",
+    "ConnectionClosedError",
+    "ConnectionDrainingError",
+    "DrainTimeoutError",
+    "MalformedFrameError",
+    "MaxPayloadError",
+    "Msg",
+    "NatsError",
+    "NatsTimeoutError",
+    "NoRespondersError",
+    "NoServersError",
+    "Options",
+    "OutboundBufferFullError",
+    "ProtocolError",
+    "ServerError",
+    "SlowConsumerError",
+    "StaleConnectionError",
+    "Statistics",
+    "Status",
+    "Subscription",
+    "SubscriptionClosedError",
+    "connect",
+)
