@@ -274,6 +274,11 @@ class Client:
         return dict(self._server_info)
 
     @property
+    def subscriptions(self) -> int:
+        """Number of active subscriptions (the shared request inbox counts as one)."""
+        return len(self._subs)
+
+    @property
     def max_payload(self) -> int:
         return self._max_payload
 
