@@ -36,3 +36,10 @@ def own_nats_server() -> Iterator[NatsServer]:
 @pytest.fixture
 def nats_url(nats_server: NatsServer) -> str:
     return nats_server.url
+
+
+@pytest.fixture
+def subject(request: pytest.FixtureRequest) -> str:
+    """A NATS subject unique to the test (tests share one server)."""
+    name = "".join(c if c.isalnum() else "-" for c in request.node.name)
+    return f"test.{name}"

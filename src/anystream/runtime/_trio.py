@@ -14,6 +14,8 @@ Facts this code relies on (see ``docs/trio.md``):
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -22,6 +24,23 @@ import sniffio
 import trio_asyncio
 
 T = TypeVar("T")
+
+
+def _repair_early_asyncio_imports() -> None:
+    """Point modules that imported asyncio's C ``get_running_loop`` before us at the patched one.
+
+    trio-asyncio patches ``asyncio.get_running_loop`` when it is imported. A module
+    that did ``from asyncio import get_running_loop`` earlier keeps the C builtin,
+    which does not see trio-asyncio's loop: anyio's asyncio backend is one (it is
+    imported whenever anyio has run on asyncio in this process), and then every
+    anyio task group inside a broker call fails with "no running event loop".
+    """
+    module = sys.modules.get("anyio._backends._asyncio")
+    if module is not None and module.get_running_loop is not asyncio.get_running_loop:
+        module.get_running_loop = asyncio.get_running_loop
+
+
+_repair_early_asyncio_imports()
 
 #: Attributes of a faststream broker config that hold producers (NATS has two).
 _PRODUCER_ATTRS = ("producer", "js_producer")

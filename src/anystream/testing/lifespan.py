@@ -39,18 +39,31 @@ async def lifespan(
         async with app_inbox, app_outbox:
             await app(scope, app_inbox.receive, app_outbox.send)
 
-    async with anyio.create_task_group() as tg, to_app, from_app:
-        tg.start_soon(run_app)
-        with anyio.fail_after(timeout):
-            await to_app.send({"type": "lifespan.startup"})
-            reply = await from_app.receive()
-        if reply["type"] != "lifespan.startup.complete":
-            raise LifespanFailed("startup", reply.get("message", ""))
-        try:
-            yield state
-        finally:
-            with anyio.CancelScope(shield=True), anyio.fail_after(timeout):
-                await to_app.send({"type": "lifespan.shutdown"})
+    try:
+        async with anyio.create_task_group() as tg, to_app, from_app:
+            tg.start_soon(run_app)
+            with anyio.fail_after(timeout):
+                await to_app.send({"type": "lifespan.startup"})
                 reply = await from_app.receive()
-            if reply["type"] != "lifespan.shutdown.complete":
-                raise LifespanFailed("shutdown", reply.get("message", ""))
+            if reply["type"] != "lifespan.startup.complete":
+                raise LifespanFailed("startup", reply.get("message", ""))
+            try:
+                yield state
+            finally:
+                with anyio.CancelScope(shield=True), anyio.fail_after(timeout):
+                    try:
+                        await to_app.send({"type": "lifespan.shutdown"})
+                        reply = await from_app.receive()
+                    except (anyio.EndOfStream, anyio.BrokenResourceError):
+                        # The app's lifespan task was cancelled with us: a server that
+                        # gives up sends no shutdown message either.
+                        reply = {"type": "lifespan.shutdown.complete"}
+                if reply["type"] != "lifespan.shutdown.complete":
+                    raise LifespanFailed("shutdown", reply.get("message", ""))
+    except BaseException as exc:
+        # Unwrap the task group's exception group when it holds a single error, so
+        # callers see the error itself (a test failure, LifespanFailed).
+        inner: tuple[BaseException, ...] = getattr(exc, "exceptions", ())
+        if len(inner) == 1:
+            raise inner[0] from None
+        raise
