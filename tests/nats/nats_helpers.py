@@ -15,7 +15,7 @@ from anystream.testing import NatsServer, free_port
 async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     """Poll ``predicate`` until it is true; fail the test after ``timeout`` seconds."""
     with anyio.fail_after(timeout):
-        while not predicate():  # noqa: ASYNC110 - polling a plain predicate
+        while not predicate():
             await anyio.sleep(0.01)
 
 

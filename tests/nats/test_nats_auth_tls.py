@@ -1,0 +1,134 @@
+"""Authentication (token, user/password, NKey, .creds) and TLS against real servers."""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Callable
+from pathlib import Path
+
+import nkeys
+import pytest
+import trustme
+from nats_helpers import config_server
+
+from anystream import nats
+from anystream.nats import AuthorizationError
+from anystream.nats.auth import parse_creds, public_key, sign_nonce
+from anystream.testing import NatsServer
+
+pytestmark = pytest.mark.anyio
+
+StartServer = Callable[[NatsServer], NatsServer]
+
+
+async def _roundtrip(nc: nats.Client) -> bytes:
+    sub = await nc.subscribe("auth.check")
+    await nc.publish("auth.check", b"in")
+    return (await sub.next_msg(timeout=2)).data
+
+
+async def test_token_auth(tmp_path: Path, server_factory: StartServer) -> None:
+    server = server_factory(config_server(tmp_path, 'authorization { token: "s3cret" }'))
+    async with nats.connect(server.url, token="s3cret") as nc:
+        assert await _roundtrip(nc) == b"in"
+    async with nats.connect(f"nats://s3cret@127.0.0.1:{server.port}") as nc:
+        assert await _roundtrip(nc) == b"in"
+    with pytest.raises(AuthorizationError, match="refused the credentials"):
+        async with nats.connect(server.url, token="wrong"):
+            pass
+
+
+async def test_user_password_auth(tmp_path: Path, server_factory: StartServer) -> None:
+    config = 'authorization { user: "alice", password: "wonder land" }'
+    server = server_factory(config_server(tmp_path, config))
+    async with nats.connect(server.url, user="alice", password="wonder land") as nc:
+        assert await _roundtrip(nc) == b"in"
+    async with nats.connect(f"nats://alice:wonder%20land@127.0.0.1:{server.port}") as nc:
+        assert await _roundtrip(nc) == b"in"
+    with pytest.raises(AuthorizationError):
+        async with nats.connect(server.url, user="alice", password="nope"):
+            pass
+    with pytest.raises(AuthorizationError):
+        async with nats.connect(server.url):
+            pass
+
+
+def _user_seed() -> bytes:
+    return bytes(nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER))
+
+
+async def test_nkey_auth(tmp_path: Path, server_factory: StartServer) -> None:
+    seed = _user_seed()
+    config = f'authorization {{ users = [ {{ nkey: "{public_key(seed)}" }} ] }}'
+    server = server_factory(config_server(tmp_path, config))
+    async with nats.connect(server.url, nkey_seed=seed.decode()) as nc:
+        assert await _roundtrip(nc) == b"in"
+    with pytest.raises(AuthorizationError):
+        async with nats.connect(server.url, nkey_seed=_user_seed()):
+            pass
+
+
+def test_nonce_signature_verifies_with_the_public_key() -> None:
+    seed = _user_seed()
+    signature = sign_nonce(seed, "abc")
+    import base64
+
+    raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+    assert nkeys.from_seed(seed).verify(b"abc", raw)
+
+
+def test_creds_file_is_parsed_into_jwt_and_seed() -> None:
+    seed = _user_seed().decode()
+    text = f"""-----BEGIN NATS USER JWT-----
+eyJhbGciOiJlZDI1NTE5In0.eyJzdWIiOiJVQUJDIn0.c2ln
+------END NATS USER JWT------
+
+************************* IMPORTANT *************************
+NKEY Seed printed below can be used to sign and prove identity.
+
+-----BEGIN USER NKEY SEED-----
+{seed}
+------END USER NKEY SEED------
+
+*************************************************************
+"""
+    creds = parse_creds(text)
+    assert creds.jwt == "eyJhbGciOiJlZDI1NTE5In0.eyJzdWIiOiJVQUJDIn0.c2ln"
+    assert creds.seed == seed.encode()
+    with pytest.raises(AuthorizationError, match="JWT"):
+        parse_creds("not a creds file")
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def _tls_server(tmp_path: Path, ca: trustme.CA, start: StartServer) -> NatsServer:
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert_file, key_file = tmp_path / "server.pem", tmp_path / "server.key"
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    config = f'tls {{ cert_file: "{cert_file}", key_file: "{key_file}" }}'
+    return start(config_server(tmp_path, config))
+
+
+async def test_tls_with_a_given_ssl_context(
+    tmp_path: Path, ca: trustme.CA, server_factory: StartServer
+) -> None:
+    server = _tls_server(tmp_path, ca, server_factory)
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    async with nats.connect(f"tls://127.0.0.1:{server.port}", tls=context) as nc:
+        assert nc.server_info.get("tls_required")
+        assert await _roundtrip(nc) == b"in"
+
+
+async def test_tls_refuses_an_untrusted_certificate(
+    tmp_path: Path, ca: trustme.CA, server_factory: StartServer
+) -> None:
+    server = _tls_server(tmp_path, ca, server_factory)
+    with pytest.raises(nats.NoServersError, match="CERTIFICATE_VERIFY_FAILED"):
+        async with nats.connect(f"tls://127.0.0.1:{server.port}", tls=ssl.create_default_context()):
+            pass
