@@ -8,10 +8,10 @@ import anyio
 import pytest
 from faststream import ContextRepo
 from faststream.nats import NatsBroker
-from tests.helpers import client, publish_from_outside, wait_until
 
 from anystream.asgi import AsgiFastStream, AsgiResponse, get
 from anystream.testing import LifespanFailed, NatsServer, free_port, lifespan
+from tests.helpers import client, publish_from_outside, wait_until
 
 pytestmark = pytest.mark.anyio
 

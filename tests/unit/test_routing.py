@@ -9,7 +9,6 @@ from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
-from tests.helpers import client
 
 from anystream.asgi import (
     AsgiFastStream,
@@ -22,6 +21,7 @@ from anystream.asgi import (
     post,
 )
 from anystream.asgi.routing import MethodNotAllowed, Mounted, Router, route_path
+from tests.helpers import client
 
 pytestmark = pytest.mark.anyio
 

@@ -1,0 +1,90 @@
+"""``make_ping_asgi``: a real round trip, bounded by its timeout, shared by concurrent probes."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from faststream.nats import NatsBroker
+
+from anystream.asgi import AsgiFastStream, make_ping_asgi
+from anystream.testing import NatsServer, lifespan
+from tests.helpers import client
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_health_is_204_while_the_broker_answers(nats_url: str) -> None:
+    broker = NatsBroker(nats_url)
+    health = make_ping_asgi(broker, timeout=2.0)
+    app = AsgiFastStream(broker, asgi_routes=[("/health", health)])
+    async with lifespan(app), client(app) as c:
+        response = await c.get("/health")
+        assert response.status_code == 204
+        assert response.content == b""
+    assert health.round_trips == 1  # it really went to the server
+
+
+async def test_health_is_500_before_startup_and_after_shutdown(nats_url: str) -> None:
+    broker = NatsBroker(nats_url)
+    app = AsgiFastStream(broker, asgi_routes=[("/health", make_ping_asgi(broker, timeout=1.0))])
+    async with client(app) as c:
+        assert (await c.get("/health")).status_code == 500
+        async with lifespan(app):
+            assert (await c.get("/health")).status_code == 204
+        assert (await c.get("/health")).status_code == 500
+
+
+async def test_health_goes_500_within_its_timeout_when_nats_dies_and_204_after_restart(
+    own_nats_server: NatsServer,
+) -> None:
+    broker = NatsBroker(own_nats_server.url, reconnect_time_wait=0.1)
+    app = AsgiFastStream(broker, asgi_routes=[("/health", make_ping_asgi(broker, timeout=1.0))])
+    async with lifespan(app), client(app) as c:
+        assert (await c.get("/health")).status_code == 204
+        own_nats_server.kill()
+        with anyio.fail_after(3):  # a probe never outlives its timeout by much
+            status = (await c.get("/health")).status_code
+        assert status == 500
+        own_nats_server.start()
+        with anyio.fail_after(10):
+            while (await c.get("/health")).status_code != 204:
+                await anyio.sleep(0.1)
+
+
+async def test_concurrent_probes_share_one_round_trip(nats_url: str) -> None:
+    broker = NatsBroker(nats_url)
+    health = make_ping_asgi(broker, timeout=2.0)
+    app = AsgiFastStream(broker, asgi_routes=[("/health", health)])
+    statuses: list[int] = []
+
+    async def probe() -> None:
+        async with client(app) as c:
+            statuses.append((await c.get("/health")).status_code)
+
+    async with lifespan(app):
+        before = health.round_trips
+        async with anyio.create_task_group() as tg:
+            for _ in range(200):
+                tg.start_soon(probe)
+        made = health.round_trips - before
+    assert statuses == [204] * 200
+    assert 1 <= made < 50  # probes in flight together waited for one answer
+
+
+async def test_probes_on_the_same_broker_share_round_trips_across_routes(nats_url: str) -> None:
+    broker = NatsBroker(nats_url)
+    liveness, readiness = make_ping_asgi(broker, timeout=2), make_ping_asgi(broker, timeout=5)
+    app = AsgiFastStream(broker, asgi_routes=[("/a", liveness), ("/b", readiness)])
+    async with lifespan(app), client(app) as c, anyio.create_task_group() as tg:
+        for path in ["/a", "/b"] * 20:
+            tg.start_soon(c.get, path)
+    assert liveness.round_trips == readiness.round_trips  # one counter: one broker
+
+
+async def test_health_rejects_other_methods_with_405(nats_url: str) -> None:
+    broker = NatsBroker(nats_url)
+    app = AsgiFastStream(broker, asgi_routes=[("/health", make_ping_asgi(broker))])
+    async with client(app) as c:
+        response = await c.post("/health")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
