@@ -220,7 +220,7 @@ class Client:
         self._subs: dict[int, Subscription] = {}
         self._next_sid = 0
         self._outbox = bytearray()
-        self._outbox_event = anyio.Event()
+        self._outbox_waiter: anyio.Event | None = None
         self._written = anyio.Event()
         self._writing = False
         self._connected = anyio.Event()
@@ -328,7 +328,10 @@ class Client:
         stats.out_msgs += 1
         stats.out_bytes += len(payload)
         outbox += command
-        self._outbox_event.set()
+        waiter = self._outbox_waiter
+        if waiter is not None:
+            self._outbox_waiter = None
+            waiter.set()
         if len(outbox) > self._opts.write_buffer_size:
             await self._wait_write_room()
 
@@ -343,7 +346,10 @@ class Client:
         """Queue a control command; dropped while disconnected (state is restored)."""
         if self._conn is not None:
             self._outbox += command
-            self._outbox_event.set()
+            waiter = self._outbox_waiter
+            if waiter is not None:
+                self._outbox_waiter = None
+                waiter.set()
 
     # ================================================================= subscribe
 
@@ -915,7 +921,7 @@ class Client:
         send = conn.stream.send
         while True:
             if not self._outbox:
-                event = self._outbox_event = anyio.Event()
+                event = self._outbox_waiter = anyio.Event()
                 await event.wait()
                 continue
             data = bytes(self._outbox)

@@ -68,7 +68,7 @@ class Info:
     options: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Msg:
     """``MSG`` or ``HMSG``: a message delivered to subscription ``sid``.
 
@@ -250,6 +250,25 @@ class Parser:
                     )
                 line = bytes(buf[pos:nl])
                 pos = nl + 2
+                if line[:4] == b"MSG ":  # the hot path, inlined
+                    args = line[4:].split()
+                    if len(args) == 3:
+                        subject_b, sid_b, size_b = args
+                        reply = None
+                    elif len(args) == 4:
+                        subject_b, sid_b, reply_b, size_b = args
+                        reply = _text(reply_b, "reply subject")
+                    else:
+                        raise MalformedFrameError(f"MSG needs 3 or 4 arguments: {line[:80]!r}")
+                    if not (size_b.isdigit() and sid_b.isdigit()) or len(size_b) > 12:
+                        raise MalformedFrameError(f"invalid MSG control line: {line[:80]!r}")
+                    total = int(size_b)
+                    if total > self.max_payload:
+                        raise MalformedFrameError(
+                            f"MSG of {total} bytes is over max_payload {self.max_payload}"
+                        )
+                    self._pending = (_text(subject_b, "subject"), int(sid_b), reply, -1, total)
+                    continue
                 event = self._control(line)
                 if event is not None:
                     events.append(event)
@@ -360,6 +379,17 @@ def validate_subject(subject: str, *, wildcards: bool = False) -> None:
                 raise BadSubjectError(f"subject {subject!r}: '>' must be the last token")
 
 
+_valid_literals: set[str] = set()
+_VALID_CACHE_SIZE = 4096
+
+
+def _remember_valid(subject: str) -> None:
+    """Cache a subject that passed validation (publishing to it again skips the check)."""
+    if len(_valid_literals) >= _VALID_CACHE_SIZE:
+        _valid_literals.clear()
+    _valid_literals.add(subject)
+
+
 def validate_queue(queue: str) -> None:
     """Raise :class:`BadSubjectError` unless ``queue`` is a usable queue group name."""
     if not isinstance(queue, str) or not queue:
@@ -418,9 +448,11 @@ def pub_command(
     :class:`MaxPayloadError` when headers and payload together exceed ``max_payload``.
     """
     if validate:
-        validate_subject(subject)
+        if subject not in _valid_literals:
+            validate_subject(subject)
+            _remember_valid(subject)
         if reply is not None:
-            validate_subject(reply)
+            validate_subject(reply)  # replies are mostly unique inboxes: not cached
     target = subject if reply is None else f"{subject} {reply}"
     if headers is None:
         size = len(payload)

@@ -174,13 +174,17 @@ class Subscription:
         self._slow = False
         queue.append(msg)
         self._pending_bytes += size
-        if self._wakeup is not None:
-            self._wakeup.set()
+        wakeup = self._wakeup
+        if wakeup is not None:
+            self._wakeup = None
+            wakeup.set()
 
     def _close(self) -> None:
         self._closed = True
-        if self._wakeup is not None:
-            self._wakeup.set()
+        wakeup = self._wakeup
+        if wakeup is not None:
+            self._wakeup = None
+            wakeup.set()
         self._notify_idle()
 
     def _notify_idle(self) -> None:
@@ -195,14 +199,18 @@ class Subscription:
 
     async def _next(self) -> Msg:
         queue = self._queue
-        while not queue:
-            if self._closed:
-                raise SubscriptionClosedError(
-                    f"subscription to {self.subject!r} is closed and has no more messages"
-                )
-            event = self._wakeup = anyio.Event()
-            await event.wait()
-        await anyio.lowlevel.checkpoint_if_cancelled()
+        if not queue or not self.delivered & 63:
+            if queue:
+                # Messages were waiting, so nothing awaited: every 64 messages, check
+                # for cancellation and let other tasks run, as an await would.
+                await anyio.lowlevel.checkpoint()
+            while not queue:
+                if self._closed:
+                    raise SubscriptionClosedError(
+                        f"subscription to {self.subject!r} is closed and has no more messages"
+                    )
+                event = self._wakeup = anyio.Event()
+                await event.wait()
         msg = queue.popleft()
         self._pending_bytes -= len(msg.data)
         self.delivered += 1
