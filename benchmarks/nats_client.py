@@ -201,9 +201,11 @@ def main() -> None:
     header = f"{'client/backend':20} {'publish/s':>11} {'x':>5} {'consume/s':>11} {'x':>5}"
     print(header + f" {'rtt p50 us':>11} {'rtt p99 us':>11}")
     for variant, r in results.items():
+        pub_ratio = r["publish_rate"] / anchor["publish_rate"]
+        consume_ratio = r["consume_rate"] / anchor["consume_rate"]
         print(
-            f"{variant:20} {r['publish_rate']:11.0f} {r['publish_rate'] / anchor['publish_rate']:5.2f}"
-            f" {r['consume_rate']:11.0f} {r['consume_rate'] / anchor['consume_rate']:5.2f}"
+            f"{variant:20} {r['publish_rate']:11.0f} {pub_ratio:5.2f}"
+            f" {r['consume_rate']:11.0f} {consume_ratio:5.2f}"
             f" {r['rtt_p50_us']:11.0f} {r['rtt_p99_us']:11.0f}"
         )
 
