@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping, MutableMapping, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -260,9 +260,10 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
             phase = "shutdown" if started else "startup"
             reason = _describe(exc)
             log.error("lifespan %s failed: %s", phase, reason, exc_info=_unwrap(exc))
-            # hypercorn raises from send() once the app reports a failure.
-            with suppress(Exception):
-                await send({"type": f"lifespan.{phase}.failed", "message": reason})
+            # hypercorn raises LifespanFailureError from send() here and expects it to
+            # propagate out of the app: that is what makes its worker exit. Swallowing
+            # it makes hypercorn serve on without lifespan (and without brokers).
+            await send({"type": f"lifespan.{phase}.failed", "message": reason})
             return
         await send({"type": "lifespan.shutdown.complete"})
 
