@@ -670,6 +670,19 @@ class Client:
         return conn.error
 
     def _set_connected(self, conn: _Conn) -> None:
+        # Restore every subscription ahead of what was queued while disconnected. This
+        # runs without awaiting, so no subscribe() can slip between the two.
+        restore = bytearray()
+        for sub in list(self._subs.values()):
+            restore += sub_command(sub.subject, sub.sid, sub.queue)
+            if sub.max_msgs is not None:
+                remaining = sub.max_msgs - sub.received
+                if remaining <= 0:
+                    self._subs.pop(sub.sid, None)
+                    sub._close()
+                    continue
+                restore += unsub_command(sub.sid, remaining)
+        self._outbox[0:0] = restore
         self._conn = conn
         self._server = conn.server
         self._status = Status.CONNECTED
@@ -726,7 +739,7 @@ class Client:
             rounds += 1
 
     async def _open(self, server: Server) -> _Conn:
-        """Connect, upgrade to TLS if needed, authenticate and restore subscriptions."""
+        """Connect, upgrade to TLS if needed and authenticate."""
         opts = self._opts
         with anyio.fail_after(opts.connect_timeout):
             stream: anyio.abc.ByteStream = await anyio.connect_tcp(server.host, server.port)
@@ -751,18 +764,6 @@ class Client:
                 parser.max_payload = int(info.get("max_payload", DEFAULT_MAX_PAYLOAD))
                 await stream.send(connect_command(self._connect_options(server, info)) + PING)
                 leftover = await self._await_handshake_pong(stream, parser, leftover)
-                restore = bytearray()
-                for sub in list(self._subs.values()):
-                    restore += sub_command(sub.subject, sub.sid, sub.queue)
-                    if sub.max_msgs is not None:
-                        remaining = sub.max_msgs - sub.received
-                        if remaining <= 0:
-                            self._subs.pop(sub.sid, None)
-                            sub._close()
-                            continue
-                        restore += unsub_command(sub.sid, remaining)
-                if restore:
-                    await stream.send(bytes(restore))
             except BaseException:
                 await anyio.aclose_forcefully(stream)
                 raise
