@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import ssl
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,8 +75,6 @@ async def test_nkey_auth(tmp_path: Path, server_factory: StartServer) -> None:
 def test_nonce_signature_verifies_with_the_public_key() -> None:
     seed = _user_seed()
     signature = sign_nonce(seed, "abc")
-    import base64
-
     raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
     assert nkeys.from_seed(seed).verify(b"abc", raw)
 
@@ -98,6 +99,64 @@ NKEY Seed printed below can be used to sign and prove identity.
     assert creds.seed == seed.encode()
     with pytest.raises(AuthorizationError, match="JWT"):
         parse_creds("not a creds file")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class _Key:
+    """An NKey pair of one role (operator, account or user)."""
+
+    def __init__(self, prefix: int) -> None:
+        self.seed = bytes(nkeys.encode_seed(os.urandom(32), prefix))
+        self.pair = nkeys.from_seed(bytearray(self.seed))
+        self.public = self.pair.public_key.decode()
+
+    def issue(self, subject: str, claims: dict[str, object]) -> str:
+        """A JWT about ``subject`` signed by this key (as nats-server expects)."""
+        header = _b64(json.dumps({"typ": "JWT", "alg": "ed25519-nkey"}).encode())
+        body = {"jti": _b64(os.urandom(16)), "iat": int(time.time()), "iss": self.public}
+        body |= {"sub": subject, "name": subject[:8], "nats": {"version": 2, **claims}}
+        payload = _b64(json.dumps(body).encode())
+        signature = self.pair.sign(f"{header}.{payload}".encode())
+        return f"{header}.{payload}.{_b64(signature)}"
+
+
+def _creds(jwt: str, seed: bytes) -> str:
+    return (
+        f"-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n"
+        "************************* IMPORTANT *************************\n\n"
+        f"-----BEGIN USER NKEY SEED-----\n{seed.decode()}\n------END USER NKEY SEED------\n"
+    )
+
+
+async def test_creds_file_auth_in_operator_mode(
+    tmp_path: Path, server_factory: StartServer
+) -> None:
+    operator = _Key(nkeys.PREFIX_BYTE_OPERATOR)
+    account = _Key(nkeys.PREFIX_BYTE_ACCOUNT)
+    user = _Key(nkeys.PREFIX_BYTE_USER)
+    no_limits = {"subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1}
+    no_limits |= {"wildcards": True, "conn": -1, "leaf": -1}
+    account_jwt = operator.issue(account.public, {"type": "account", "limits": no_limits})
+    config = (
+        f'operator: "{operator.issue(operator.public, {"type": "operator"})}"\n'
+        f'resolver: MEMORY\nresolver_preload: {{ {account.public}: "{account_jwt}" }}\n'
+    )
+    server = server_factory(config_server(tmp_path, config))
+    user_claims = {"type": "user", "subs": -1, "data": -1, "payload": -1}
+    good = tmp_path / "user.creds"
+    good.write_text(_creds(account.issue(user.public, user_claims), user.seed))
+    async with nats.connect(server.url, creds=good) as nc:
+        assert await _roundtrip(nc) == b"in"
+
+    stranger = _Key(nkeys.PREFIX_BYTE_ACCOUNT)  # an account the server does not know
+    bad = tmp_path / "stranger.creds"
+    bad.write_text(_creds(stranger.issue(user.public, user_claims), user.seed))
+    with pytest.raises(AuthorizationError):
+        async with nats.connect(server.url, creds=bad):
+            pass
 
 
 @pytest.fixture(scope="module")
