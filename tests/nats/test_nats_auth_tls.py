@@ -13,7 +13,7 @@ from pathlib import Path
 import nkeys
 import pytest
 import trustme
-from nats_helpers import config_server
+from nats_helpers import config_server, wait_until
 
 from anystream import nats
 from anystream.nats import AuthorizationError
@@ -191,3 +191,21 @@ async def test_tls_refuses_an_untrusted_certificate(
     with pytest.raises(nats.NoServersError, match="CERTIFICATE_VERIFY_FAILED"):
         async with nats.connect(f"tls://127.0.0.1:{server.port}", tls=ssl.create_default_context()):
             pass
+
+
+async def test_permission_violation_is_reported_and_the_connection_stays(
+    tmp_path: Path, server_factory: StartServer
+) -> None:
+    config = (
+        'authorization { users = [ { user: "bob", password: "pw", '
+        'permissions: { publish: { deny: ["secret.>"] } } } ] }'
+    )
+    server = server_factory(config_server(tmp_path, config))
+    errors: list[Exception] = []
+    async with nats.connect(server.url, user="bob", password="pw", error_cb=errors.append) as nc:
+        await nc.publish("secret.plans", b"x")
+        await nc.flush()
+        await wait_until(lambda: bool(errors))
+        assert isinstance(errors[0], nats.ServerError)
+        assert "Permissions Violation" in str(errors[0])
+        assert nc.is_connected and await _roundtrip(nc) == b"in"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import anyio
 import anyio.lowlevel
 import pytest
-from nats_helpers import wait_until
+from nats_helpers import config_server, wait_until
 
 from anystream import nats
 from anystream.nats import (
@@ -18,7 +21,7 @@ from anystream.nats import (
     NoServersError,
     SlowConsumerError,
 )
-from anystream.testing import free_port
+from anystream.testing import NatsServer, free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -299,3 +302,16 @@ async def test_echo_off_does_not_deliver_own_messages(nats_url: str) -> None:
         await nc.flush()
         with pytest.raises(NatsTimeoutError):
             await sub.next_msg(timeout=0.1)
+
+
+async def test_max_payload_comes_from_the_server(
+    tmp_path: Path, server_factory: Callable[[NatsServer], NatsServer]
+) -> None:
+    server = server_factory(config_server(tmp_path, "max_payload: 1024"))
+    async with nats.connect(server.url) as nc:
+        assert nc.max_payload == 1024
+        await nc.publish("fits", b"x" * 1024)
+        with pytest.raises(MaxPayloadError, match="1025 bytes"):
+            await nc.publish("too.big", b"x" * 1025)
+        with pytest.raises(MaxPayloadError):
+            await nc.publish("too.big", b"x" * 1000, headers={"Pad": "y" * 30})

@@ -111,7 +111,7 @@ class Err:
     def is_auth_error(self) -> bool:
         """True when the server refused our credentials."""
         text = self.message.lower()
-        return "authorization" in text or "authentication" in text or "user " in text
+        return "authorization violation" in text or "authentication" in text
 
     @property
     def is_stale(self) -> bool:
