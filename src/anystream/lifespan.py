@@ -11,6 +11,7 @@ import anyio
 
 from ._redact import redact
 from .runtime import BrokerRuntime, open_runtime, register, unregister
+from .slicing import DEFAULT_CONSUME_BUDGET, install, slicer_for
 
 __all__ = ("DEFAULT_SHUTDOWN_TIMEOUT", "broker_lifespan")
 
@@ -24,6 +25,7 @@ DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 async def broker_lifespan(
     *brokers: Any,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    consume_budget: float | None = DEFAULT_CONSUME_BUDGET,
 ) -> AsyncIterator[BrokerRuntime]:
     """Connect ``brokers`` and start their subscribers; stop them on exit.
 
@@ -39,11 +41,16 @@ async def broker_lifespan(
     in reverse order in a shielded scope bounded by ``shutdown_timeout``: the
     subscribers stop taking messages, in-flight handlers finish, the connection
     drains. A stop that fails is logged and does not hide the others.
+
+    ``consume_budget`` (seconds, default 5 ms) is how long a broker's consumer may
+    run before it yields to the event loop, so HTTP stays responsive under any
+    message load; ``None`` turns time-slicing off (see ``docs/overload.md``).
     """
     async with open_runtime() as runtime:
         adopted: list[Any] = []
         try:
             for broker in brokers:
+                install(broker, consume_budget)
                 register(broker, runtime)
                 adopted.append(broker)
                 await runtime.call(broker.start)
@@ -60,6 +67,9 @@ async def broker_lifespan(
                     )
                 for broker in adopted:
                     unregister(broker)
+                    slicer = slicer_for(broker)
+                    if slicer is not None:
+                        slicer.flush_log()
 
 
 async def _stop(runtime: BrokerRuntime, broker: Any) -> None:

@@ -17,6 +17,7 @@ from faststream.exceptions import StartupValidationError
 
 from .._redact import redact
 from ..lifespan import DEFAULT_SHUTDOWN_TIMEOUT, broker_lifespan
+from ..slicing import DEFAULT_CONSUME_BUDGET
 from .asyncapi import make_asyncapi_asgi, make_asyncapi_json_asgi
 from .responses import method_not_allowed, not_found, send_internal_error
 from .routing import MethodNotAllowed, Mounted, Router, route_path
@@ -50,6 +51,9 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
       ``Allow``) are answered; HEAD never carries a body; websockets are closed.
     - A mapping yielded by ``lifespan`` is merged into the ASGI lifespan
       ``state``, which servers copy into every request's ``scope["state"]``.
+    - Consumers are time-sliced: ``consume_budget`` (default 5 ms) is how long a
+      consumer may run before yielding to the event loop, so routes such as
+      ``/health`` answer promptly under any message load; ``None`` disables it.
     """
 
     def __init__(
@@ -68,6 +72,7 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         specification: SpecificationFactory | None = None,
         asyncapi_path: str | AsyncAPIRoute | None = None,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        consume_budget: float | None = DEFAULT_CONSUME_BUDGET,
     ) -> None:
         super().__init__(
             *brokers,
@@ -85,6 +90,8 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
             asyncapi_path=None,
         )
         self.shutdown_timeout = shutdown_timeout
+        #: Seconds a consumer may run before yielding to the event loop; None: never.
+        self.consume_budget = consume_budget
         self._router: Router | None = None
         if asyncapi_path:
             self._add_asyncapi_routes(AsyncAPIRoute.ensure_route(asyncapi_path))
@@ -227,7 +234,11 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
             async with catch_startup_validation_error():
                 for hook in self._on_startup_calling:
                     await hook(**options)
-            async with broker_lifespan(*self.brokers, shutdown_timeout=self.shutdown_timeout):
+            async with broker_lifespan(
+                *self.brokers,
+                shutdown_timeout=self.shutdown_timeout,
+                consume_budget=self.consume_budget,
+            ):
                 for hook in self._after_startup_calling:
                     await hook()
                 self.running = True
