@@ -27,6 +27,7 @@ from anystream.nats.protocol import (
     encode_headers,
     parse_headers,
     pub_command,
+    publishes_only,
     sub_command,
     unsub_command,
     validate_subject,
@@ -295,3 +296,11 @@ def test_near_valid_frames_raise_nothing_but_protocol_error(prefix: bytes, tail:
         parser.feed(b"\r\n" * 3)
     except ProtocolError:
         pass
+
+
+def test_publishes_only_keeps_pub_and_hpub_commands_whole() -> None:
+    pub = pub_command("a", b"PING\r\nSUB x 1\r\n")
+    hpub = pub_command("b", b"yo", headers={"K": "v"})
+    buffer = b"SUB a 1\r\n" + pub + b"PING\r\nUNSUB 1 5\r\n" + hpub + b"PONG\r\n"
+    assert publishes_only(buffer) == pub + hpub
+    assert publishes_only(b"") == b""

@@ -57,6 +57,7 @@ from .protocol import (
     Pong,
     connect_command,
     pub_command,
+    publishes_only,
     sub_command,
     unsub_command,
     validate_queue,
@@ -692,6 +693,7 @@ class Client:
         logger.info("disconnected from %s: %r", conn.server.url, error)
         self._conn = None
         self._status = Status.RECONNECTING
+        self._outbox = publishes_only(self._outbox)
         self._connected = anyio.Event()
         self._fail_pongs(conn)
         self._written.set()

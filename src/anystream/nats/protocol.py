@@ -37,6 +37,7 @@ __all__ = (
     "encode_headers",
     "parse_headers",
     "pub_command",
+    "publishes_only",
     "sub_command",
     "unsub_command",
     "validate_queue",
@@ -484,6 +485,28 @@ def unsub_command(sid: int, max_msgs: int | None = None) -> bytes:
     if max_msgs < 0:
         raise ValueError(f"max_msgs must be >= 0, got {max_msgs}")
     return b"UNSUB %d %d\r\n" % (sid, max_msgs)
+
+
+def publishes_only(commands: bytes | bytearray) -> bytearray:
+    """Keep the ``PUB``/``HPUB`` commands of a buffer of our own commands, drop the rest.
+
+    Used when a connection is lost: publishes wait for the next connection, while SUB,
+    UNSUB and PING/PONG belong to the old one (subscriptions are restored separately).
+    """
+    kept = bytearray()
+    pos = 0
+    end = len(commands)
+    while pos < end:
+        nl = commands.find(CRLF, pos)
+        if nl < 0:
+            break
+        line = bytes(commands[pos:nl])
+        stop = nl + 2
+        if line.startswith((b"PUB ", b"HPUB ")):
+            stop += int(line.rsplit(b" ", 1)[1]) + 2
+            kept += commands[pos:stop]
+        pos = stop
+    return kept
 
 
 def connect_command(options: Mapping[str, Any]) -> bytes:
