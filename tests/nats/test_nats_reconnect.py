@@ -168,3 +168,27 @@ async def test_lame_duck_server_is_left_for_another(
         await nc.publish("after.ldm", b"moved")
         assert (await sub.next_msg(timeout=2)).data == b"moved"
     first.kill()  # a lame duck server would take its grace period to stop
+
+
+async def test_leaving_the_block_while_reconnecting_closes_at_once(
+    own_nats_server: NatsServer,
+) -> None:
+    with anyio.fail_after(5):
+        async with nats.connect(own_nats_server.url, **FAST) as nc:
+            own_nats_server.kill()
+            await wait_until(lambda: nc.is_reconnecting)
+            await nc.publish("held", b"never sent")
+    assert nc.is_closed
+
+
+async def test_cancelling_a_flush_that_waits_for_a_reconnect(own_nats_server: NatsServer) -> None:
+    async with nats.connect(own_nats_server.url, **FAST) as nc:
+        own_nats_server.kill()
+        await wait_until(lambda: nc.is_reconnecting)
+        with anyio.move_on_after(0.1) as scope:
+            await nc.flush(timeout=30)
+        assert scope.cancelled_caught
+        with pytest.raises(nats.NatsTimeoutError):
+            await nc.flush(timeout=0.1)
+        own_nats_server.start()
+        assert await nc.flush(timeout=10) > 0
