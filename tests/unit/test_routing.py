@@ -206,3 +206,33 @@ async def test_websocket_to_an_http_only_app_is_closed_cleanly() -> None:
 
     await app({"type": "websocket", "path": "/hello", "headers": []}, receive, send)
     assert sent == [{"type": "websocket.close", "code": 1000, "reason": "no websocket route"}]
+
+
+def test_scope_only_handlers_skip_dependency_injection_and_others_keep_it() -> None:
+    from anystream.asgi.handlers import takes_only_scope
+
+    async def plain(scope): ...
+    async def annotated(scope: dict): ...
+    async def with_request(scope, request: Request): ...
+    def sync_handler(scope): ...
+
+    assert takes_only_scope(plain)
+    assert not takes_only_scope(with_request)
+    assert not takes_only_scope(sync_handler)  # faststream runs those in a thread
+    assert not takes_only_scope(annotated)  # a real type: let faststream validate it
+
+
+async def test_sync_handlers_still_work() -> None:
+    @get
+    def sync_hello(scope):
+        return AsgiResponse(b"from a thread")
+
+    app = AsgiFastStream(asgi_routes=[("/sync", sync_hello)])
+    async with client(app) as c:
+        assert (await c.get("/sync")).text == "from a thread"
+
+
+async def test_handlers_appear_in_the_asyncapi_schema() -> None:
+    app = AsgiFastStream(asgi_routes=[("/hello", hello)], asyncapi_path="/docs")
+    async with client(app) as c:
+        assert "/hello" in (await c.get("/docs.json")).text
