@@ -318,9 +318,7 @@ class Client:
             subject, payload, reply=reply, headers=headers, max_payload=self._max_payload
         )
         outbox = self._outbox
-        if self._status is not Status.CONNECTED and (
-            len(outbox) + len(command) > self._opts.reconnect_buffer_size
-        ):
+        if self._conn is None and len(outbox) + len(command) > self._opts.reconnect_buffer_size:
             raise OutboundBufferFullError(
                 f"cannot publish to {subject!r} while reconnecting: the reconnect buffer of "
                 f"{self._opts.reconnect_buffer_size} bytes is full"
@@ -716,10 +714,7 @@ class Client:
             if not rotation:
                 raise NoServersError("gave up reconnecting: no server left to try")
             for server in rotation:
-                backoff = min(
-                    opts.reconnect_wait * (2 ** min(server.attempts, 8)),
-                    max(opts.reconnect_wait_max, opts.reconnect_wait),
-                )
+                backoff = server.backoff(opts.reconnect_wait, opts.reconnect_wait_max)
                 if server.attempts == 0 and server is not previous and rounds == 0:
                     backoff = 0.0
                 delay = server.last_attempt + backoff - anyio.current_time()

@@ -29,6 +29,13 @@ class Server:
     last_attempt: float = field(default=float("-inf"))
     lame_duck: bool = False
 
+    def backoff(self, wait: float, wait_max: float) -> float:
+        """Seconds between attempts: ``wait``, doubled per failure in a row, at most ``wait_max``.
+
+        (The client adds random jitter on top.)
+        """
+        return float(min(wait * 2.0 ** min(self.attempts, 16), max(wait, wait_max)))
+
     @property
     def tls(self) -> bool:
         return self.scheme == "tls"
