@@ -36,8 +36,10 @@ def _repair_early_asyncio_imports() -> None:
     anyio task group inside a broker call fails with "no running event loop".
     """
     module = sys.modules.get("anyio._backends._asyncio")
-    if module is not None and module.get_running_loop is not asyncio.get_running_loop:
-        module.get_running_loop = asyncio.get_running_loop
+    if module is not None and getattr(module, "get_running_loop", None) is not (
+        asyncio.get_running_loop
+    ):
+        setattr(module, "get_running_loop", asyncio.get_running_loop)  # noqa: B010
 
 
 _repair_early_asyncio_imports()
