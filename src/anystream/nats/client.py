@@ -604,6 +604,8 @@ class Client:
                 errors.append(f"{server.url}: {exc!r}")
         if conn is None:
             self._mark_closed()
+            self._events_send.close()
+            self._events_receive.close()
             if auth_error is not None:
                 raise auth_error
             raise NoServersError("could not connect to any server: " + "; ".join(errors))
@@ -971,6 +973,7 @@ class Client:
                 except Exception:
                     logger.exception("nats: event callback %r failed", callback)
         finally:
+            self._events_receive.close()
             self._dispatcher_done.set()
 
     @staticmethod
