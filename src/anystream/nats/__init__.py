@@ -10,7 +10,7 @@
 :mod:`anystream.nats.protocol` is the sans-IO protocol core the client is built on.
 """
 
-from .client import Client, Options, Statistics, Status, connect
+from .client import Client, connect
 from .errors import (
     AuthorizationError,
     BadHeadersError,
@@ -31,6 +31,7 @@ from .errors import (
     StaleConnectionError,
     SubscriptionClosedError,
 )
+from .options import Options, Statistics, Status
 from .subscription import Msg, Subscription
 
 __all__ = (

@@ -20,7 +20,6 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ from .errors import (
     ServerError,
     StaleConnectionError,
 )
+from .options import ErrorCallback, EventCallback, Options, Statistics, Status
 from .protocol import (
     DEFAULT_MAX_PAYLOAD,
     PING,
@@ -76,7 +76,7 @@ from .subscription import (
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ("Client", "Options", "Statistics", "Status", "connect")
+__all__ = ("Client", "connect")
 
 logger = logging.getLogger("anystream.nats")
 
@@ -90,8 +90,6 @@ _in_background: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "anystream_nats_background", default=False
 )
 
-ErrorCallback = Callable[[Exception], "Awaitable[None] | None"]
-EventCallback = Callable[[], "Awaitable[None] | None"]
 _NETWORK_ERRORS = (
     OSError,
     anyio.EndOfStream,
@@ -102,66 +100,6 @@ _NETWORK_ERRORS = (
 
 
 _Call = tuple[Callable[..., Any], tuple[Any, ...]]
-
-
-class Status(Enum):
-    """Where the client is in its life."""
-
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    RECONNECTING = "reconnecting"
-    DRAINING = "draining"
-    CLOSED = "closed"
-
-
-@dataclass
-class Statistics:
-    """Counters since the client connected."""
-
-    in_msgs: int = 0
-    out_msgs: int = 0
-    in_bytes: int = 0
-    out_bytes: int = 0
-    reconnects: int = 0
-    errors: int = 0
-    """Errors reported to the error callback (server -ERR, slow consumers, ...)."""
-
-
-@dataclass
-class Options:
-    """Everything :func:`connect` accepts besides the server list (see there)."""
-
-    name: str | None = None
-    user: str | None = None
-    password: str | None = None
-    token: str | None = None
-    nkey_seed: str | bytes | None = None
-    creds: str | Path | None = None
-    tls: ssl.SSLContext | None = None
-    tls_hostname: str | None = None
-    echo: bool = True
-    connect_timeout: float = 2.0
-    ping_interval: float = 120.0
-    max_outstanding_pings: int = 2
-    allow_reconnect: bool = True
-    max_reconnect_attempts: int = 60
-    reconnect_wait: float = 2.0
-    reconnect_wait_max: float = 30.0
-    reconnect_jitter: float = 0.1
-    reconnect_buffer_size: int = 8 * 1024 * 1024
-    randomize: bool = True
-    flush_timeout: float = 10.0
-    close_timeout: float = 5.0
-    drain_timeout: float = 30.0
-    write_buffer_size: int = 512 * 1024
-    pending_msgs_limit: int = DEFAULT_PENDING_MSGS_LIMIT
-    pending_bytes_limit: int = DEFAULT_PENDING_BYTES_LIMIT
-    inbox_prefix: str = "_INBOX"
-    error_cb: ErrorCallback | None = None
-    disconnected_cb: EventCallback | None = None
-    reconnected_cb: EventCallback | None = None
-    closed_cb: EventCallback | None = None
-    lame_duck_cb: EventCallback | None = None
 
 
 class _PongWaiter:
