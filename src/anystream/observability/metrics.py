@@ -1,0 +1,182 @@
+"""Prometheus: a ``/metrics`` endpoint and HTTP request metrics, on asyncio and trio.
+
+Message metrics come from FastStream's own middleware, which anystream runs
+unchanged (on trio it runs in the broker's asyncio loop, in the same process and
+registry)::
+
+    from prometheus_client import CollectorRegistry
+    from faststream.nats.prometheus import NatsPrometheusMiddleware
+
+    registry = CollectorRegistry()
+    broker = NatsBroker(middlewares=[NatsPrometheusMiddleware(registry=registry)])
+    app = AsgiFastStream(broker, asgi_routes=[("/metrics", make_metrics_asgi(registry))])
+
+``prometheus_client`` is an optional dependency: ``pip install 'anystream[prometheus]'``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from faststream.asgi.handlers import GetHandler
+
+from ..asgi.responses import AsgiResponse, method_not_allowed
+from ..asgi.types import ASGIApp, Message, Receive, Scope, Send
+from .routes import route_label
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.registry import Collector
+
+__all__ = ("HttpMetricsMiddleware", "MetricsHandler", "make_metrics_asgi")
+
+#: Default buckets of the HTTP duration histogram, in seconds.
+DEFAULT_DURATION_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)
+
+
+def _prometheus() -> Any:
+    try:
+        import prometheus_client
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "metrics need prometheus_client: pip install 'anystream[prometheus]'"
+        ) from exc
+    return prometheus_client
+
+
+class MetricsHandler(GetHandler):
+    """GET/HEAD: the registry in Prometheus text format (OpenMetrics if the scraper asks).
+
+    Bypasses dependency injection, like the probes: scrapes need nothing from
+    the request but its ``Accept`` header.
+    """
+
+    def __init__(self, registry: CollectorRegistry, *, include_in_schema: bool = False) -> None:
+        async def metrics(scope: Scope) -> AsgiResponse:
+            """Prometheus metrics of this process."""
+            return self.render(scope)
+
+        super().__init__(metrics, include_in_schema=include_in_schema)
+        self.registry = registry
+
+    def render(self, scope: Scope) -> AsgiResponse:
+        from prometheus_client.exposition import choose_encoder
+
+        accept = ""
+        for name, value in scope.get("headers", ()):
+            if name == b"accept":
+                accept = value.decode("latin-1")
+                break
+        encoder, content_type = choose_encoder(accept)
+        return AsgiResponse(encoder(self.registry), 200, {"content-type": content_type})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] not in self.methods:
+            await method_not_allowed(self.methods)(scope, receive, send)
+            return
+        await self.render(scope)(scope, receive, send)
+
+
+def make_metrics_asgi(
+    registry: CollectorRegistry | None = None, *, include_in_schema: bool = False
+) -> MetricsHandler:
+    """A ``/metrics`` endpoint serving ``registry`` (prometheus_client's global one if None).
+
+    Content negotiation as ``prometheus_client`` does it: the Prometheus text
+    format, or OpenMetrics when the scraper's ``Accept`` asks for it.
+    """
+    if registry is None:
+        registry = _prometheus().REGISTRY
+    else:
+        _prometheus()
+    assert registry is not None
+    return MetricsHandler(registry, include_in_schema=include_in_schema)
+
+
+def _registered(registry: CollectorRegistry, name: str) -> Any:
+    # The same metric registered twice raises; reuse it (an app module imported again).
+    names: dict[str, Collector] = getattr(registry, "_names_to_collectors", {})
+    return names.get(name)
+
+
+class HttpMetricsMiddleware:
+    """ASGI middleware: count and time HTTP requests by method, route and status.
+
+    Metrics (``prefix`` defaults to ``anystream``):
+
+    - ``<prefix>_http_requests_total{method, route, status}``
+    - ``<prefix>_http_request_duration_seconds{method, route}`` (histogram)
+    - ``<prefix>_http_requests_in_progress{method, route}``
+
+    ``route`` is the matched route, not the raw path (see
+    :func:`~anystream.observability.route_label`), so label sets stay bounded.
+    Routes in ``exclude`` (e.g. the probes) are not counted. Lifespan and other
+    scopes pass through untouched.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        registry: CollectorRegistry | None = None,
+        *,
+        prefix: str = "anystream",
+        exclude: Sequence[str] = (),
+        buckets: Sequence[float] = DEFAULT_DURATION_BUCKETS,
+    ) -> None:
+        prom = _prometheus()
+        self.app = app
+        self.registry = registry if registry is not None else prom.REGISTRY
+        self.exclude = frozenset(exclude)
+        name = f"{prefix}_http_requests"
+        self.requests = _registered(self.registry, f"{name}_total") or prom.Counter(
+            name,
+            "HTTP requests answered, by method, route and status",
+            ("method", "route", "status"),
+            registry=self.registry,
+        )
+        duration_name = f"{prefix}_http_request_duration_seconds"
+        self.duration = _registered(self.registry, duration_name) or prom.Histogram(
+            duration_name,
+            "HTTP request duration in seconds, by method and route",
+            ("method", "route"),
+            buckets=tuple(buckets),
+            registry=self.registry,
+        )
+        progress_name = f"{prefix}_http_requests_in_progress"
+        self.in_progress = _registered(self.registry, progress_name) or prom.Gauge(
+            progress_name,
+            "HTTP requests being answered, by method and route",
+            ("method", "route"),
+            registry=self.registry,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = route_label(self.app, scope)
+        if route in self.exclude:
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        status = 500  # what the server answers if the app raises before responding
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        in_progress = self.in_progress.labels(method, route)
+        in_progress.inc()
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            self.duration.labels(method, route).observe(time.perf_counter() - start)
+            in_progress.dec()
+            self.requests.labels(method, route, str(status)).inc()
