@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -61,10 +62,33 @@ def make_asyncapi_asgi(
     asyncapi_css_url: str = ASYNCAPI_CSS_DEFAULT_URL,
     try_it_out_plugin_url: str = ASYNCAPI_TRY_IT_PLUGIN_URL,
     try_it_out_path: str | None = "asyncapi/try",
+    asyncapi_assets: str | os.PathLike[str] | None = None,
 ) -> GetHandler:
-    """The AsyncAPI HTML page of an app (``FastStream(broker)``), a broker, or a schema."""
+    """The AsyncAPI HTML page of an app (``FastStream(broker)``), a broker, or a schema.
+
+    ``asyncapi_assets`` (default: ``$ANYSTREAM_ASYNCAPI_ASSETS``) is a folder with
+    the page's JavaScript and CSS (``scripts/fetch_asyncapi_assets.py``): the page
+    then serves them itself (``?asset=index.js``) and loads nothing from outside.
+    """
+    from ..observability.assets import offline_asyncapi_assets
+
     schema = specification_of(app_or_broker)
     cached: bytes | None = None
+    offline = offline_asyncapi_assets(asyncapi_assets)
+    if offline is not None:
+        asyncapi_js_url, asyncapi_css_url, try_it_out_plugin_url, try_it_out_path = (
+            offline.page_options(
+                asyncapi_js_url,
+                asyncapi_css_url,
+                try_it_out_plugin_url,
+                try_it_out_path,
+                defaults=(
+                    ASYNCAPI_JS_DEFAULT_URL,
+                    ASYNCAPI_CSS_DEFAULT_URL,
+                    ASYNCAPI_TRY_IT_PLUGIN_URL,
+                ),
+            )
+        )
 
     @get(
         include_in_schema=include_in_schema,
@@ -74,6 +98,8 @@ def make_asyncapi_asgi(
     )
     async def docs(scope: Scope) -> AsgiResponse:
         nonlocal cached
+        if offline is not None and (asset := await offline.serve(scope)) is not None:
+            return asset
         if cached is None:
             html = get_asyncapi_html(
                 schema.to_specification(),
@@ -90,6 +116,8 @@ def make_asyncapi_asgi(
                 try_it_out_plugin_url=try_it_out_plugin_url,
                 try_it_out_path=try_it_out_path,
             )
+            if offline is not None:
+                html = offline.localize(html)
             cached = redact(html).encode()
         return AsgiResponse(cached, 200, _HTML)
 
