@@ -13,11 +13,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import anyio
 import httpx
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 import nats
 from anystream.testing import free_port
@@ -226,3 +230,42 @@ def eventually(check, *, timeout: float, interval: float = 0.2):  # type: ignore
         time.sleep(interval)
         value = check()
     return value
+
+
+class Watcher:
+    """A nats-py connection kept open across sync test steps (see :func:`watch`)."""
+
+    def __init__(self, portal: BlockingPortal, nc: nats.NATS, subs: dict[str, object]) -> None:
+        self._portal = portal
+        self._nc = nc
+        self._subs = subs
+
+    def publish(self, subject: str, payload: str) -> None:
+        self._portal.call(self._nc.publish, subject, payload.encode())
+        self._portal.call(self._nc.flush)
+
+    def next(self, subject: str, *, timeout: float) -> str | None:
+        """The next message on ``subject``; None if none came within ``timeout``."""
+        return self._portal.call(self._next, subject, timeout)
+
+    async def _next(self, subject: str, timeout: float) -> str | None:
+        sub = self._subs[subject]
+        try:
+            msg = await sub.next_msg(timeout)  # type: ignore[attr-defined]
+        except nats.errors.TimeoutError:
+            return None
+        return str(msg.data.decode())
+
+
+@contextmanager
+def watch(nats_url: str, subjects: tuple[str, ...]) -> Iterator[Watcher]:
+    """Subscribe to ``subjects`` from outside the app; messages queue up until read."""
+    with start_blocking_portal(backend="asyncio") as portal:
+        connect = partial(nats.connect, nats_url, connect_timeout=2, max_reconnect_attempts=0)
+        nc = portal.call(connect)
+        try:
+            subs: dict[str, object] = {s: portal.call(nc.subscribe, s) for s in subjects}
+            portal.call(nc.flush)
+            yield Watcher(portal, nc, subs)
+        finally:
+            portal.call(nc.close)
