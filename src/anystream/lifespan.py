@@ -13,9 +13,28 @@ from ._redact import redact
 from .runtime import BrokerRuntime, open_runtime, register, unregister
 from .slicing import DEFAULT_CONSUME_BUDGET, install, slicer_for
 
-__all__ = ("DEFAULT_SHUTDOWN_TIMEOUT", "broker_lifespan")
+__all__ = (
+    "DEFAULT_SHUTDOWN_TIMEOUT",
+    "DEFAULT_STARTUP_TIMEOUT",
+    "BrokerStartupTimeout",
+    "broker_lifespan",
+)
 
 logger = logging.getLogger("anystream")
+
+#: Seconds a broker may take to connect and start its subscribers.
+DEFAULT_STARTUP_TIMEOUT = 30.0
+
+
+class BrokerStartupTimeout(TimeoutError):
+    """A broker did not connect and start its subscribers within ``startup_timeout``."""
+
+    def __init__(self, broker: Any, timeout: float | None) -> None:
+        super().__init__(
+            f"{type(broker).__name__} did not connect within {timeout} s "
+            "(is the server reachable? raise startup_timeout to wait longer)"
+        )
+
 
 #: Seconds a shutdown may take (stop consuming, finish in-flight handlers, drain).
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
@@ -26,6 +45,7 @@ async def broker_lifespan(
     *brokers: Any,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     consume_budget: float | None = DEFAULT_CONSUME_BUDGET,
+    startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
 ) -> AsyncIterator[BrokerRuntime]:
     """Connect ``brokers`` and start their subscribers; stop them on exit.
 
@@ -42,6 +62,12 @@ async def broker_lifespan(
     subscribers stop taking messages, in-flight handlers finish, the connection
     drains. A stop that fails is logged and does not hide the others.
 
+    ``startup_timeout`` (seconds, default 30; ``None`` waits as long as the client
+    retries) bounds each broker's start: nats-py's defaults retry an unreachable
+    server for about two minutes, longer than servers wait for a lifespan (hypercorn
+    gives up after 60 s and reports something misleading). Past it the start fails
+    with :class:`BrokerStartupTimeout`, which names the broker.
+
     ``consume_budget`` (seconds, default 5 ms) is how long a broker's consumer may
     run before it yields to the event loop, so HTTP stays responsive under any
     message load; ``None`` turns time-slicing off (see ``docs/overload.md``).
@@ -53,7 +79,10 @@ async def broker_lifespan(
                 install(broker, consume_budget)
                 register(broker, runtime)
                 adopted.append(broker)
-                await runtime.call(broker.start)
+                with anyio.move_on_after(startup_timeout) as start_scope:
+                    await runtime.call(broker.start)
+                if start_scope.cancelled_caught:
+                    raise BrokerStartupTimeout(broker, startup_timeout)
             yield runtime
         finally:
             with anyio.CancelScope(shield=True):

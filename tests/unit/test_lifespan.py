@@ -217,3 +217,13 @@ async def test_the_broker_reconnects_after_the_server_restarts(
                     await broker.publish("again", subject)
                 await anyio.sleep(0.1)
     assert received[0] == "again"
+
+
+async def test_a_broker_that_keeps_retrying_fails_startup_at_startup_timeout() -> None:
+    # nats-py's defaults retry an unreachable server for about two minutes.
+    broker = NatsBroker(f"nats://127.0.0.1:{free_port()}", reconnect_time_wait=0.2)
+    app = AsgiFastStream(broker, startup_timeout=1.0)
+    with anyio.fail_after(15), pytest.raises(LifespanFailed) as failure:
+        async with lifespan(app):
+            pytest.fail("startup must not complete")
+    assert "NatsBroker did not connect within 1.0 s" in failure.value.message

@@ -16,7 +16,7 @@ from faststream.asgi.factories import AsyncAPIRoute, make_try_it_out_handler
 from faststream.exceptions import StartupValidationError
 
 from .._redact import redact
-from ..lifespan import DEFAULT_SHUTDOWN_TIMEOUT, broker_lifespan
+from ..lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, broker_lifespan
 from ..slicing import DEFAULT_CONSUME_BUDGET
 from .asyncapi import make_asyncapi_asgi, make_asyncapi_json_asgi
 from .responses import method_not_allowed, not_found, send_internal_error
@@ -45,6 +45,8 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
     - ``lifespan.startup.complete`` is sent only once every broker is connected
       and its subscribers run; a failed start sends ``lifespan.startup.failed``
       with the reason, so the server exits non-zero.
+    - Start-up is bounded by ``startup_timeout`` (30 s per broker): an unreachable
+      server fails the start with a reason well before the server's own deadline.
     - Shutdown runs shielded, bounded by ``shutdown_timeout``: subscribers stop,
       in-flight handlers finish, connections drain, even if the server cancels.
     - Non-handler apps are mounted with Starlette semantics; 404 and 405 (with
@@ -73,6 +75,7 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         asyncapi_path: str | AsyncAPIRoute | None = None,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         consume_budget: float | None = DEFAULT_CONSUME_BUDGET,
+        startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
     ) -> None:
         super().__init__(
             *brokers,
@@ -90,6 +93,8 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
             asyncapi_path=None,
         )
         self.shutdown_timeout = shutdown_timeout
+        #: Seconds each broker may take to connect; None: as long as its client retries.
+        self.startup_timeout = startup_timeout
         #: Seconds a consumer may run before yielding to the event loop; None: never.
         self.consume_budget = consume_budget
         self._router: Router | None = None
@@ -238,6 +243,7 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
                 *self.brokers,
                 shutdown_timeout=self.shutdown_timeout,
                 consume_budget=self.consume_budget,
+                startup_timeout=self.startup_timeout,
             ):
                 for hook in self._after_startup_calling:
                     await hook()
