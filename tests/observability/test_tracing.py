@@ -63,7 +63,8 @@ async def test_each_consumed_message_gets_a_consumer_span(
 
     spans = _processed(exporter)
     assert {s.name for s in spans} == {f"{subject} process"}
-    assert {s.attributes["messaging.destination.name"] for s in spans} == {subject}
+    assert {s.attributes["messaging.destination_publish.name"] for s in spans} == {subject}
+    assert {s.attributes["messaging.system"] for s in spans} == {"nats"}
     assert len({s.context.trace_id for s in spans}) == 3  # unrelated outside messages
     assert seen == ["a", "b", "c"]
 
