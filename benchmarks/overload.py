@@ -365,10 +365,17 @@ def main() -> int:
             rate = None if rate_s == "max" else float(rate_s)
             budgets = ["off"] if target.startswith("faststream") else opts.budgets.split(",")
             for budget in budgets:
-                r = run_phase(target, rate, budget, opts)
+                try:
+                    r = run_phase(target, rate, budget, opts)
+                except Exception as exc:  # one broken phase must not lose the others
+                    r = {"target": target, "offered": rate or "max", "slicing": budget,
+                         "error": str(exc)}
                 results.append(r)
                 print_table([r])
                 sys.stdout.flush()
+                if opts.out:  # written after every phase
+                    opts.out.write_text(json.dumps({"results": results,
+                                                    "cpus": os.cpu_count()}, indent=1))
     print()
     print_table(results)
     print(f"\nserver logs: {opts.log_dir}")
