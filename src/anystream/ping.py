@@ -1,9 +1,11 @@
 """Health pings that really reach the broker, and that concurrent probes share.
 
 faststream's ``NatsBroker.ping()`` only polls ``is_connected``: it says "healthy"
-while a half-open TCP connection hangs. Here a NATS ping is a PING/PONG round trip
-(``flush``) bounded by the timeout. However many probes arrive at once, at most one
-round trip per broker is in flight; the others wait for its answer.
+while a half-open TCP connection hangs. Here a NATS ping is a PING sent on the
+broker's connection, answered by its PONG or by messages the server delivers after
+it (under a backlog the PONG waits behind them), bounded by the timeout. However
+many probes arrive at once, at most one ping per broker is in flight; the others
+wait for its answer.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from weakref import WeakKeyDictionary
 import anyio
 
 from ._redact import redact
+from .runtime import _nats_py as nats_py
 from .runtime import runtime_for
 
 __all__ = ("SharedPing", "ping_broker")
@@ -27,12 +30,9 @@ async def _round_trip(broker: Any, timeout: float) -> bool:
     runtime = runtime_for(broker)
     connection = getattr(broker, "_connection", None)
     flush = getattr(connection, "flush", None)
-    if connection is not None and callable(flush) and hasattr(connection, "is_connected"):
-        # NATS: PING, wait for PONG.
-        if not connection.is_connected:
-            return False
-        await runtime.call(flush, timeout)
-        return True
+    if connection is not None and callable(flush) and hasattr(connection, "_send_ping"):
+        # NATS (nats-py): PING, then a PONG or fresh inbound traffic.
+        return await runtime.call(nats_py.ping, connection, timeout)
     # Other brokers: their own ping, run where their client lives.
     return bool(await runtime.call(broker.ping, timeout))
 

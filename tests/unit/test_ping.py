@@ -8,7 +8,7 @@ from faststream.nats import NatsBroker
 
 from anystream.asgi import AsgiFastStream, make_ping_asgi
 from anystream.testing import NatsServer, lifespan
-from tests.helpers import client
+from tests.helpers import client, publish_from_outside, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -88,3 +88,33 @@ async def test_health_rejects_other_methods_with_405(nats_url: str) -> None:
         response = await c.post("/health")
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, HEAD"
+
+
+async def test_a_ping_that_times_out_does_not_break_consumption(
+    own_nats_server: NatsServer, subject: str
+) -> None:
+    """A frozen server: the probe says 500 in time; the late PONG must not hurt the client.
+
+    nats-py's own ``flush()`` cancels its PONG future on timeout; when that PONG
+    arrives later, nats-py's read loop dies on ``InvalidStateError`` and the app
+    silently stops consuming while it still looks connected.
+    """
+    broker = NatsBroker(own_nats_server.url)
+    received: list[str] = []
+
+    @broker.subscriber(subject)
+    async def handle(body: str) -> None:
+        received.append(body)
+
+    app = AsgiFastStream(broker, asgi_routes=[("/health", make_ping_asgi(broker, timeout=0.5))])
+    async with lifespan(app), client(app) as c:
+        own_nats_server.pause()
+        try:
+            assert (await c.get("/health")).status_code == 500
+        finally:
+            own_nats_server.resume()
+        with anyio.fail_after(10):
+            while (await c.get("/health")).status_code != 204:
+                await anyio.sleep(0.05)
+        await publish_from_outside(own_nats_server.url, subject, b"after the freeze")
+        await wait_until(lambda: received == ["after the freeze"])
