@@ -99,6 +99,7 @@ async def test_http_requests_are_counted_by_route_and_status() -> None:
         assert (await http.get("/no/such/42")).status_code == 404
         assert (await http.get("/no/such/43")).status_code == 404
         assert (await http.get("/broken")).status_code == 500
+        assert (await http.request("BREW", "/hello")).status_code == 405
 
         async def count(method: str, route: str, status: str) -> float | None:
             return await metric(
@@ -110,6 +111,8 @@ async def test_http_requests_are_counted_by_route_and_status() -> None:
         # Unknown paths share one label: scanners cannot blow up the label set.
         assert await count("GET", "<unmatched>", "404") == 2
         assert await count("GET", "/broken", "500") == 1
+        # Made-up methods share one label too.
+        assert await count("_OTHER", "/hello", "405") == 1
         assert await metric(
             http, "anystream_http_request_duration_seconds_count", method="GET", route="/hello"
         ) == 3

@@ -24,7 +24,7 @@ from faststream.asgi.handlers import GetHandler
 
 from ..asgi.responses import AsgiResponse, method_not_allowed
 from ..asgi.types import ASGIApp, Message, Receive, Scope, Send
-from .routes import route_label
+from .routes import method_label, route_label
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -36,6 +36,10 @@ __all__ = ("HttpMetricsMiddleware", "MetricsHandler", "make_metrics_asgi")
 DEFAULT_DURATION_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )
+
+
+#: Bound on the cached labelled children (methods x routes x statuses are few).
+_CHILD_CACHE_LIMIT = 4096
 
 
 def _prometheus() -> Any:
@@ -154,6 +158,10 @@ class HttpMetricsMiddleware:
             registry=self.registry,
         )
 
+        # Labelled children, looked up once (labels() costs a lock and a dict each time).
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._counters: dict[tuple[str, str, int], Any] = {}
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -162,8 +170,15 @@ class HttpMetricsMiddleware:
         if route in self.exclude:
             await self.app(scope, receive, send)
             return
-        method = scope["method"]
+        method = method_label(scope["method"])
         status = 500  # what the server answers if the app raises before responding
+        key = (method, route)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.duration.labels(method, route), self.in_progress.labels(method, route))
+            if len(self._children) < _CHILD_CACHE_LIMIT:
+                self._children[key] = children
+        duration, in_progress = children
 
         async def counting_send(message: Message) -> None:
             nonlocal status
@@ -171,12 +186,16 @@ class HttpMetricsMiddleware:
                 status = int(message["status"])
             await send(message)
 
-        in_progress = self.in_progress.labels(method, route)
         in_progress.inc()
         start = time.perf_counter()
         try:
             await self.app(scope, receive, counting_send)
         finally:
-            self.duration.labels(method, route).observe(time.perf_counter() - start)
+            duration.observe(time.perf_counter() - start)
             in_progress.dec()
-            self.requests.labels(method, route, str(status)).inc()
+            counter = self._counters.get((method, route, status))
+            if counter is None:
+                counter = self.requests.labels(method, route, str(status))
+                if len(self._counters) < _CHILD_CACHE_LIMIT:
+                    self._counters[(method, route, status)] = counter
+            counter.inc()

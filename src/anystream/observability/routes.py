@@ -13,7 +13,16 @@ from typing import Any
 from ..asgi.routing import Mounted, Router, route_path
 from ..asgi.types import Scope
 
-__all__ = ("UNMATCHED", "route_label")
+__all__ = ("UNMATCHED", "method_label", "route_label")
+
+_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
+)
+
+
+def method_label(method: str) -> str:
+    """The method, or ``_OTHER`` for a non-standard one (as OpenTelemetry's conventions say)."""
+    return method if method in _METHODS else "_OTHER"
 
 #: The label of a request no route answers.
 UNMATCHED = "<unmatched>"

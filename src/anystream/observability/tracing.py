@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..asgi.types import ASGIApp, Message, Receive, Scope, Send
-from .routes import OTHER, UNMATCHED, route_label
+from .routes import OTHER, UNMATCHED, method_label, route_label
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -82,7 +82,7 @@ class TracingMiddleware:
             value = raw_value.decode("latin-1")
             headers[name] = f"{headers[name]},{value}" if name in headers else value
         parent = propagate.extract(headers)
-        method = scope["method"]
+        method = method_label(scope["method"])
         has_route = route not in (UNMATCHED, OTHER)
         name = f"{method} {route}" if has_route else method
         attributes = _request_attributes(scope, headers)
@@ -111,7 +111,7 @@ class TracingMiddleware:
 
 def _request_attributes(scope: Scope, headers: dict[str, str]) -> dict[str, Any]:
     attributes: dict[str, Any] = {
-        "http.request.method": scope["method"],
+        "http.request.method": method_label(scope["method"]),
         "url.path": scope["path"],
         "url.scheme": scope.get("scheme", "http"),
         "network.protocol.version": scope.get("http_version", "1.1"),
