@@ -19,6 +19,7 @@ from .._redact import redact
 from ..lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, broker_lifespan
 from ..slicing import DEFAULT_CONSUME_BUDGET
 from .asyncapi import make_asyncapi_asgi, make_asyncapi_json_asgi
+from .limits import RequestBodyTooLarge, declared_length, limit_body, payload_too_large
 from .responses import method_not_allowed, not_found, send_internal_error
 from .routing import MethodNotAllowed, Mounted, Router, route_path
 from .types import ASGIApp, Message, Receive, Scope, Send
@@ -53,6 +54,9 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
       ``Allow``) are answered; HEAD never carries a body; websockets are closed.
     - A mapping yielded by ``lifespan`` is merged into the ASGI lifespan
       ``state``, which servers copy into every request's ``scope["state"]``.
+    - ``max_body_size`` (bytes, default None: no limit) caps request bodies: a
+      larger ``Content-Length`` gets 413 before any handler runs, and a streamed
+      body that grows past it gets 413 while it is read (mounted apps included).
     - Consumers are time-sliced: ``consume_budget`` (default 5 ms) is how long a
       consumer may run before yielding to the event loop, so routes such as
       ``/health`` answer promptly under any message load; ``None`` disables it.
@@ -76,6 +80,7 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         consume_budget: float | None = DEFAULT_CONSUME_BUDGET,
         startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
+        max_body_size: int | None = None,
     ) -> None:
         super().__init__(
             *brokers,
@@ -97,6 +102,8 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         self.startup_timeout = startup_timeout
         #: Seconds a consumer may run before yielding to the event loop; None: never.
         self.consume_budget = consume_budget
+        #: Largest request body accepted, in bytes; None: no limit.
+        self.max_body_size = max_body_size
         self._router: Router | None = None
         if asyncapi_path:
             self._add_asyncapi_routes(AsyncAPIRoute.ensure_route(asyncapi_path))
@@ -176,6 +183,13 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         method = scope["method"]
         if method == "HEAD":
             send = _without_body(send)
+        limit = self.max_body_size
+        if limit is not None:
+            length = declared_length(scope)
+            if length is not None and length > limit:
+                await payload_too_large(scope, receive, send)
+                return
+            receive = limit_body(receive, limit)
         target = self.router.resolve_http(route_path(scope), method)
         if target is None:
             await not_found(scope, receive, send)
@@ -210,6 +224,9 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
 
         try:
             await mounted.app(child, receive, tracking_send)
+        except RequestBodyTooLarge:
+            if not started:
+                await payload_too_large(scope, receive, send)
         except Exception:
             log.exception("unhandled error in the app mounted at %r", mounted.prefix or "/")
             if scope["type"] == "http" and not started:

@@ -1,0 +1,51 @@
+"""Request body limits: refuse what is too large before a handler buffers it.
+
+Pure helpers: :func:`declared_length` reads the scope, :func:`limit_body` wraps
+``receive`` so that reading past the limit raises :class:`RequestBodyTooLarge`.
+"""
+
+from __future__ import annotations
+
+from .responses import AsgiResponse
+from .types import Message, Receive, Scope
+
+__all__ = ("RequestBodyTooLarge", "declared_length", "limit_body", "payload_too_large")
+
+payload_too_large = AsgiResponse(
+    b"Payload Too Large", 413, {"content-type": "text/plain; charset=utf-8", "connection": "close"}
+)
+
+
+class RequestBodyTooLarge(Exception):
+    """The request body grew past ``max_body_size`` while it was read."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body larger than {limit} bytes")
+        self.limit = limit
+
+
+def declared_length(scope: Scope) -> int | None:
+    """The ``Content-Length`` of the request, or None if absent or unreadable."""
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def limit_body(receive: Receive, limit: int) -> Receive:
+    """``receive`` that raises :class:`RequestBodyTooLarge` once ``limit`` bytes are passed."""
+    seen = 0
+
+    async def limited() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise RequestBodyTooLarge(limit)
+        return message
+
+    return limited
