@@ -16,12 +16,15 @@ import inspect
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, overload
+from urllib.parse import parse_qs
 
+from fast_depends.exceptions import ValidationError as FDValidationError
 from faststream.asgi import Header, HttpHandler, Query, Request
 from faststream.asgi.handlers import GetHandler as _GetHandler
 from faststream.asgi.handlers import PostHandler as _PostHandler
 from faststream.asgi.request import AsgiRequest
 
+from .limits import RequestBodyTooLarge, payload_too_large
 from .responses import AsgiResponse, internal_error, method_not_allowed
 from .types import Receive, Scope, Send, UserApp
 
@@ -41,6 +44,38 @@ __all__ = (
 )
 
 Tags = Sequence["Tag | TagDict | dict[str, Any]"] | None
+
+_validation_error = AsgiResponse(b"Validation error", 422)
+_malformed_json = AsgiResponse(
+    b"Malformed JSON body", 422, {"content-type": "text/plain; charset=utf-8"}
+)
+
+
+class MalformedJSONError(ValueError):
+    """The request body is not valid JSON (or not UTF-8)."""
+
+
+class _Request(AsgiRequest):
+    """faststream's request, safe with bad input.
+
+    - A body that is not JSON raises :class:`MalformedJSONError` (answered 422).
+    - Query strings are decoded as Starlette does (percent escapes as UTF-8, bad
+      bytes replaced): faststream's ``parse_qs(bytes)`` raises on any non-ASCII
+      value, so ``?q=%C3%A9`` answered 500.
+    """
+
+    @property
+    def query_params(self) -> dict[str, list[str]]:
+        if self._query_params is None:
+            raw: bytes = self._scope.get("query_string", b"")
+            self._query_params = parse_qs(raw.decode("latin-1"), keep_blank_values=True)
+        return self._query_params
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise MalformedJSONError(str(exc)) from exc
 
 
 def takes_only_scope(func: Callable[..., Any]) -> bool:
@@ -78,11 +113,10 @@ class _FastPath(HttpHandler):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         direct = self._direct
-        if direct is None:
-            await super().__call__(scope, receive, send)
-            return
         if scope["method"] not in self.methods:
             response: AsgiResponse = method_not_allowed(self.methods)
+        elif direct is None:
+            response = await self._call_injected(scope, receive, send)
         else:
             try:
                 response = await direct(scope)
@@ -93,6 +127,34 @@ class _FastPath(HttpHandler):
                     )
                 response = internal_error
         await response(scope, receive, send)
+
+    async def _call_injected(self, scope: Scope, receive: Receive, send: Send) -> AsgiResponse:
+        """faststream's handler call, with 413 and 422 for bodies it cannot take."""
+        context = self.fd_config.context
+        with (
+            context.scope("request", _Request(scope, receive, send)),
+            context.scope("logger", self.logger),
+        ):
+            try:
+                response: AsgiResponse = await self.func(scope)  # type: ignore[assignment]
+            except RequestBodyTooLarge:
+                return payload_too_large
+            except MalformedJSONError as exc:
+                self._log(logging.WARNING, f"Malformed JSON body: {exc}", exc_info=False)
+                return _malformed_json
+            except FDValidationError:
+                self._log(logging.ERROR, "Validation error", exc_info=True)
+                return _validation_error
+            except Exception:
+                self._log(
+                    logging.ERROR, "Exception occurred while processing request", exc_info=True
+                )
+                return internal_error
+        return response
+
+    def _log(self, level: int, message: str, *, exc_info: bool) -> None:
+        if self.logger is not None:
+            self.logger.log(level, message, exc_info=exc_info)
 
 
 class GetHandler(_FastPath, _GetHandler):
