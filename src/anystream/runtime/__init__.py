@@ -13,6 +13,7 @@ from weakref import WeakKeyDictionary
 
 import sniffio
 
+from ._asyncio import AsyncioRuntime
 from .base import BrokerRuntime
 
 T = TypeVar("T")
@@ -57,22 +58,8 @@ def unregister(broker: Any) -> None:
         runtime.release(broker)
 
 
-class _DirectRuntime:
-    """For brokers started outside anystream on an asyncio host: no bridge."""
-
-    backend = "asyncio"
-
-    async def call(self, fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
-        return await fn(*args, **kwargs)
-
-    def adopt(self, broker: Any) -> None:
-        return None
-
-    def release(self, broker: Any) -> None:
-        return None
-
-
-_direct = _DirectRuntime()
+# Brokers started outside anystream on an asyncio host need no bridge.
+_direct: BrokerRuntime = AsyncioRuntime()
 
 
 def runtime_for(broker: Any) -> BrokerRuntime:
