@@ -145,7 +145,8 @@ def test_core_nats_consumer_resumes_after_a_crash_and_the_loss_is_counted(
     lost = set(publisher.core_published) - handled.keys()
     print(
         f"\n[{combo.id}] core crash: published={len(publisher.core_published)} "
-        f"failed_publishes={publisher.core_failed} handled={len(handled)} lost={len(lost)} {figures}"
+        f"failed_publishes={publisher.core_failed} handled={len(handled)} "
+        f"lost={len(lost)} {figures}"
     )
     assert set(handled.values()) <= {1}  # at most once
     # Everything published once both ends were back is consumed again.
