@@ -77,12 +77,15 @@ def publish(url: str, subject: str, payloads: Iterable[str], *, jetstream: bool 
 
 
 def worker_pid(pid: int) -> int:
-    """The process that runs the app: hypercorn's worker (its only child), else ``pid``."""
+    """The process that runs the app: hypercorn's worker (its largest child), else ``pid``.
+
+    hypercorn's supervisor may also have a multiprocessing helper child.
+    """
     try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         return pid
-    return int(children[0]) if children else pid
+    return max(children, key=rss_kib, default=pid)
 
 
 def rss_kib(pid: int) -> int:
