@@ -9,7 +9,9 @@ from typing import Any
 
 import anyio
 
+from . import redelivery
 from ._redact import redact
+from .redelivery import DEFAULT_REDELIVERY_MEMORY
 from .runtime import BrokerRuntime, open_runtime, register, unregister
 from .slicing import DEFAULT_CONSUME_BUDGET, install, slicer_for
 
@@ -46,6 +48,7 @@ async def broker_lifespan(
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     consume_budget: float | None = DEFAULT_CONSUME_BUDGET,
     startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
+    redelivery_memory: int | None = DEFAULT_REDELIVERY_MEMORY,
 ) -> AsyncIterator[BrokerRuntime]:
     """Connect ``brokers`` and start their subscribers; stop them on exit.
 
@@ -62,6 +65,11 @@ async def broker_lifespan(
     subscribers stop taking messages, in-flight handlers finish, the connection
     drains. A stop that fails is logged and does not hide the others.
 
+    ``redelivery_memory`` (messages, default 100,000; ``None`` turns it off): a
+    JetStream message this process already handled, delivered again because its
+    ack was lost, is acked without running the handler twice (see
+    ``anystream.redelivery``).
+
     ``startup_timeout`` (seconds, default 30; ``None`` waits as long as the client
     retries) bounds each broker's start: nats-py's defaults retry an unreachable
     server for about two minutes, longer than servers wait for a lifespan (hypercorn
@@ -77,6 +85,7 @@ async def broker_lifespan(
         try:
             for broker in brokers:
                 install(broker, consume_budget)
+                redelivery.install(broker, redelivery_memory)
                 register(broker, runtime)
                 adopted.append(broker)
                 with anyio.move_on_after(startup_timeout) as start_scope:

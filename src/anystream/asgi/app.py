@@ -17,6 +17,7 @@ from faststream.exceptions import StartupValidationError
 
 from .._redact import redact
 from ..lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, broker_lifespan
+from ..redelivery import DEFAULT_REDELIVERY_MEMORY
 from ..slicing import DEFAULT_CONSUME_BUDGET
 from .asyncapi import make_asyncapi_asgi, make_asyncapi_json_asgi
 from .limits import RequestBodyTooLarge, declared_length, limit_body, payload_too_large
@@ -57,6 +58,8 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
     - ``max_body_size`` (bytes, default None: no limit) caps request bodies: a
       larger ``Content-Length`` gets 413 before any handler runs, and a streamed
       body that grows past it gets 413 while it is read (mounted apps included).
+    - A JetStream message redelivered after its ack was lost is acked, not handled
+      twice, when this process handled it already (``redelivery_memory``).
     - Consumers are time-sliced: ``consume_budget`` (default 5 ms) is how long a
       consumer may run before yielding to the event loop, so routes such as
       ``/health`` answer promptly under any message load; ``None`` disables it.
@@ -81,6 +84,7 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         consume_budget: float | None = DEFAULT_CONSUME_BUDGET,
         startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
         max_body_size: int | None = None,
+        redelivery_memory: int | None = DEFAULT_REDELIVERY_MEMORY,
     ) -> None:
         super().__init__(
             *brokers,
@@ -104,6 +108,8 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         self.consume_budget = consume_budget
         #: Largest request body accepted, in bytes; None: no limit.
         self.max_body_size = max_body_size
+        #: JetStream messages remembered as handled; their redeliveries are skipped.
+        self.redelivery_memory = redelivery_memory
         self._router: Router | None = None
         if asyncapi_path:
             self._add_asyncapi_routes(AsyncAPIRoute.ensure_route(asyncapi_path))
@@ -260,6 +266,7 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
                 *self.brokers,
                 shutdown_timeout=self.shutdown_timeout,
                 consume_budget=self.consume_budget,
+                redelivery_memory=self.redelivery_memory,
                 startup_timeout=self.startup_timeout,
             ):
                 for hook in self._after_startup_calling:
