@@ -1,0 +1,75 @@
+"""A NATS publisher at a fixed rate or flat out, run as its own process (nats-py on asyncio).
+
+``python -m anystream.bench.publisher --url U --subject S --rate R|max --duration D``
+prints ``{"published": n, "elapsed": s}``. Messages are the sample app's ``Order``
+as JSON. At a fixed rate, publishes are due on an open-loop schedule checked every
+millisecond; "max" publishes as fast as the client allows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import anyio
+import anyio.lowlevel
+
+import nats
+
+from .schedule import due_count
+
+__all__ = ("main",)
+
+
+def payload(index: int) -> bytes:
+    order = {"id": index, "amount": 12.5, "currency": "EUR", "sku": f"sku-{index % 97}"}
+    return json.dumps(order).encode()
+
+
+async def publish(
+    url: str, subject: str, rate: float | None, duration: float, start: float
+) -> dict[str, float]:
+    nc = await nats.connect(url, max_reconnect_attempts=2, connect_timeout=2)
+    sent = 0
+    try:
+        delay = start - time.monotonic()
+        if delay > 0:
+            await anyio.sleep(delay)
+        begin = time.monotonic()
+        end = begin + duration
+        while (now := time.monotonic()) < end:
+            if rate is None:
+                for _ in range(256):
+                    await nc.publish(subject, payload(sent))
+                    sent += 1
+                await anyio.lowlevel.checkpoint()
+            else:
+                due = due_count(now, rate, begin)
+                while sent < due:
+                    await nc.publish(subject, payload(sent))
+                    sent += 1
+                await anyio.sleep(0.001)
+        await nc.flush(timeout=10)
+        return {"published": sent, "elapsed": round(time.monotonic() - begin, 3)}
+    finally:
+        await nc.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="anystream.bench.publisher")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--subject", default="bench.orders")
+    parser.add_argument("--rate", required=True, help="messages per second, or 'max'")
+    parser.add_argument("--duration", type=float, required=True)
+    parser.add_argument("--start", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    rate = None if args.rate == "max" else float(args.rate)
+    result = anyio.run(publish, args.url, args.subject, rate, args.duration, args.start)
+    json.dump(result, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
