@@ -182,52 +182,46 @@ def _phase(
     paths: Sequence[str],
 ) -> PhaseResult:
     before = _consumed(port) if target.broker else None
-    start = time.monotonic() + 0.5  # both helpers start together
-    loadgen = subprocess.Popen(
+    helpers = [
         [
-            sys.executable,
-            "-m",
-            "anystream.bench.loadgen",
-            "--port",
-            str(port),
-            "--rate",
-            str(request_rate),
-            "--duration",
-            str(duration),
-            "--connections",
-            str(connections),
-            "--paths",
-            ",".join(paths),
-            "--start",
-            str(start),
-        ],
-        stdout=subprocess.PIPE,
-    )
-    publisher = None
+            sys.executable, "-m", "anystream.bench.loadgen", "--port", str(port),
+            "--rate", str(request_rate), "--duration", str(duration),
+            "--connections", str(connections), "--paths", ",".join(paths), "--handshake",
+        ]
+    ]
     if rate != "0":
-        publisher = subprocess.Popen(
+        helpers.append(
             [
-                sys.executable,
-                "-m",
-                "anystream.bench.publisher",
-                "--url",
-                nats_url,
-                "--rate",
-                rate,
-                "--duration",
-                str(duration),
-                "--start",
-                str(start),
-            ],
-            stdout=subprocess.PIPE,
+                sys.executable, "-m", "anystream.bench.publisher", "--url", nats_url,
+                "--rate", rate, "--duration", str(duration), "--handshake",
+            ]
         )
+    procs = [
+        subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE) for cmd in helpers
+    ]
+    # Both helpers are imported (and the publisher connected) before the clock starts.
+    for proc in procs:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != b"ready":
+            raise RuntimeError(f"a benchmark helper failed to start: {' '.join(helpers[0][2:4])}")
+    start = time.monotonic() + 0.2
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(f"{start}\n".encode())
+        proc.stdin.close()
+    loadgen = procs[0]
+    publisher = procs[1] if len(procs) > 1 else None
     cpu_before = _tree_cpu_ticks(server.pid)
     time.sleep(max(0.0, start - time.monotonic()))
     wall_before = time.monotonic()
-    load_out, _ = loadgen.communicate(timeout=duration * 3 + 30)
+    assert loadgen.stdout is not None
+    load_out = loadgen.stdout.read()
+    loadgen.wait(timeout=duration * 3 + 30)
     published = 0
     if publisher is not None:
-        pub_out, _ = publisher.communicate(timeout=duration * 3 + 30)
+        assert publisher.stdout is not None
+        pub_out = publisher.stdout.read()
+        publisher.wait(timeout=duration * 3 + 30)
         published = int(json.loads(pub_out or b"{}").get("published", 0))
     cpu = (_tree_cpu_ticks(server.pid) - cpu_before) / os.sysconf("SC_CLK_TCK")
     cpu_percent = round(100 * cpu / max(1e-9, time.monotonic() - wall_before), 1)

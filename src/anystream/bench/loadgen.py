@@ -150,8 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, required=True)
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--paths", default="/health")
-    parser.add_argument("--start", type=float, default=None, help="time.monotonic() to start at")
+    parser.add_argument(
+        "--handshake",
+        action="store_true",
+        help="print 'ready', then read the start time (time.monotonic()) from stdin",
+    )
     args = parser.parse_args(argv)
+    start = _handshake() if args.handshake else None
     result = anyio.run(
         lambda: run(
             args.host,
@@ -160,12 +165,22 @@ def main(argv: list[str] | None = None) -> int:
             duration=args.duration,
             connections=args.connections,
             paths=args.paths.split(","),
-            start=args.start,
+            start=start,
         ),
         backend_options=_fast_loop(),
     )
     json.dump(result, sys.stdout)
     return 0
+
+
+def _handshake() -> float:
+    """Tell the driver we are ready (imports done), then wait for the common start time.
+
+    Without it, a process that is slow to start would find its first requests
+    already overdue and report its own start-up as server latency.
+    """
+    print("ready", flush=True)
+    return float(sys.stdin.readline())
 
 
 def _fast_loop() -> dict[str, Any]:

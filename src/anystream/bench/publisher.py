@@ -29,11 +29,15 @@ def payload(index: int) -> bytes:
 
 
 async def publish(
-    url: str, subject: str, rate: float | None, duration: float, start: float
+    url: str, subject: str, rate: float | None, duration: float, handshake: bool
 ) -> dict[str, float]:
     nc = await nats.connect(url, max_reconnect_attempts=2, connect_timeout=2)
     sent = 0
     try:
+        start = time.monotonic()
+        if handshake:  # connected: tell the driver, then wait for the common start
+            print("ready", flush=True)
+            start = float(await anyio.to_thread.run_sync(sys.stdin.readline))
         delay = start - time.monotonic()
         if delay > 0:
             await anyio.sleep(delay)
@@ -63,10 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subject", default="bench.orders")
     parser.add_argument("--rate", required=True, help="messages per second, or 'max'")
     parser.add_argument("--duration", type=float, required=True)
-    parser.add_argument("--start", type=float, default=0.0)
+    parser.add_argument(
+        "--handshake",
+        action="store_true",
+        help="print 'ready' once connected, then read the start time from stdin",
+    )
     args = parser.parse_args(argv)
     rate = None if args.rate == "max" else float(args.rate)
-    result = anyio.run(publish, args.url, args.subject, rate, args.duration, args.start)
+    result = anyio.run(publish, args.url, args.subject, rate, args.duration, args.handshake)
     json.dump(result, sys.stdout)
     return 0
 

@@ -17,6 +17,7 @@ from collections import Counter
 from typing import Any
 
 from faststream import asgi as faststream_asgi
+from faststream.asgi import response as faststream_response
 from faststream.nats import NatsBroker
 from pydantic import BaseModel
 
@@ -33,7 +34,7 @@ class Order(BaseModel):
     sku: str
 
 
-def _build(asgi_module: Any, app_class: Any, get_: Any, ping: Any) -> Any:
+def _build(responses: Any, app_class: Any, get_: Any, ping: Any) -> Any:
     broker = NatsBroker(NATS_URL, logger=None)
     totals: Counter[str] = Counter()
     consumed = 0
@@ -46,11 +47,11 @@ def _build(asgi_module: Any, app_class: Any, get_: Any, ping: Any) -> Any:
 
     @get_  # type: ignore[untyped-decorator]
     async def hello(scope: Any) -> Any:
-        return asgi_module.AsgiResponse(b"hello", 200)
+        return responses.AsgiResponse(b"hello", 200)
 
     @get_  # type: ignore[untyped-decorator]
     async def stats(scope: Any) -> Any:
-        return asgi_module.JSONResponse({"consumed": consumed, "skus": len(totals)})
+        return responses.JSONResponse({"consumed": consumed, "skus": len(totals)})
 
     return app_class(
         broker,
@@ -70,7 +71,7 @@ class _Ours:
 
 app = _build(_Ours, AsgiFastStream, get, make_ping_asgi)
 faststream_app = _build(
-    faststream_asgi,
+    faststream_response,
     faststream_asgi.AsgiFastStream,
     faststream_asgi.get,
     faststream_asgi.make_ping_asgi,
