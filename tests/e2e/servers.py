@@ -7,6 +7,7 @@ HTTP to it with httpx, publishes with its own nats-py connection (run in a short
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -115,6 +116,8 @@ class ServerProcess:
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # Its own process group: kill() takes hypercorn's worker children too.
+                start_new_session=True,
             )
         return self
 
@@ -149,9 +152,12 @@ class ServerProcess:
         return self.proc.wait(timeout)
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        """SIGKILL the server and every process it started (hypercorn's workers)."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=10.0)
