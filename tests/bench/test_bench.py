@@ -124,10 +124,16 @@ def test_a_short_real_run_measures_latency_consumption_and_writes_the_files(
     )
     assert done.returncode == 0, done.stderr
     document = json.loads((tmp_path / "out" / "results.json").read_text())
-    phases = {(r["target"], r["rate"]): r for r in document["results"]}
-    assert set(phases) == {("anystream/uvicorn", "0"), ("anystream/uvicorn", "500"),
-                           ("bare/uvicorn", "0")}
-    busy = phases[("anystream/uvicorn", "500")]
+    phases = {(r["target"], r["rate"], r["request_rate"]): r for r in document["results"]}
+    assert set(phases) == {
+        ("anystream/uvicorn", "0", None),  # the requests/s ceiling, closed loop
+        ("anystream/uvicorn", "0", 100),
+        ("anystream/uvicorn", "500", 100),
+        ("bare/uvicorn", "0", None),
+        ("bare/uvicorn", "0", 100),
+    }
+    assert phases[("bare/uvicorn", "0", None)]["requests_per_s"] > 100
+    busy = phases[("anystream/uvicorn", "500", 100)]
     assert busy["published"] > 0
     assert busy["consumed"] == busy["published"] and busy["lost"] == 0
     assert busy["latency_ms"]["/health"]["p50"] > 0

@@ -91,7 +91,8 @@ DEFAULT_RATES: tuple[str, ...] = ("0", "1000", "5000", "max")
 class PhaseResult:
     target: str
     rate: str
-    request_rate: float
+    #: Requests/s offered (open loop); None: closed loop, as fast as the server goes.
+    request_rate: float | None
     requests_per_s: float
     latency_ms: dict[str, dict[str, float]]
     http_errors: int
@@ -177,7 +178,7 @@ def _phase(
     rate: str,
     *,
     duration: float,
-    request_rate: float,
+    request_rate: float | None,
     connections: int,
     paths: Sequence[str],
 ) -> PhaseResult:
@@ -185,7 +186,8 @@ def _phase(
     helpers = [
         [
             sys.executable, "-m", "anystream.bench.loadgen", "--port", str(port),
-            "--rate", str(request_rate), "--duration", str(duration),
+            "--rate", "max" if request_rate is None else str(request_rate),
+            "--duration", str(duration),
             "--connections", str(connections), "--paths", ",".join(paths), "--handshake",
         ]
     ]
@@ -268,8 +270,12 @@ def run_benchmark(
     log_dir: Path,
     progress: Callable[[str, int, int], None] = lambda label, done, total: None,
 ) -> list[PhaseResult]:
-    """Every target at every rate (bare targets at rate 0 only); results in order."""
-    plan = [(t, r) for t in targets for r in (rates if t.broker else ("0",))]
+    """Every target at every rate (bare targets at rate 0 only); results in order.
+
+    Each target starts with a throughput phase: no messages, ``/hello`` closed loop
+    (``request_rate`` None), for its requests/s ceiling.
+    """
+    plan = [(t, r) for t in targets for r in ("ceiling", *(rates if t.broker else ("0",)))]
     results: list[PhaseResult] = []
     log_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
@@ -280,18 +286,18 @@ def run_benchmark(
             with _serving(target, url, log) as (port, proc):
                 for rate in phases:
                     progress(f"{target.name} @ {rate} msgs/s", len(results), len(plan))
-                    paths = ("/health", "/hello")
+                    ceiling = rate == "ceiling"
                     results.append(
                         _phase(
                             target,
                             port,
                             proc,
                             url,
-                            rate,
+                            "0" if ceiling else rate,
                             duration=duration,
-                            request_rate=request_rate,
+                            request_rate=None if ceiling else request_rate,
                             connections=connections,
-                            paths=paths,
+                            paths=("/hello",) if ceiling else ("/health", "/hello"),
                         )
                     )
         progress("done", len(results), len(plan))

@@ -65,18 +65,26 @@ async def run(
     host: str,
     port: int,
     *,
-    rate: float,
+    rate: float | None,
     duration: float,
     connections: int,
     paths: list[str],
     start: float | None = None,
 ) -> dict[str, Any]:
-    """Offer ``rate`` requests/s for ``duration`` s; return the figures per path."""
-    total = max(1, int(rate * duration))
+    """Offer ``rate`` requests/s for ``duration`` s; return the figures per path.
+
+    ``rate=None`` is closed loop instead: every connection sends its next request as
+    soon as the previous one is answered, to find the server's requests/s ceiling
+    (latency then counts from each send).
+    """
+    closed = rate is None
+    total = 0 if rate is None else max(1, int(rate * duration))
     hist = {path: Histogram() for path in paths}
     done = dict.fromkeys(paths, 0)
     errors = dict.fromkeys(paths, 0)
-    send, receive = anyio.create_memory_object_stream[tuple[float, str]](math.inf)
+    # Open loop: an unbounded queue of due requests. Closed loop: no queue at all, a
+    # request is handed over only when a connection asks for one.
+    send, receive = anyio.create_memory_object_stream[tuple[float, str]](0 if closed else math.inf)
     begin = time.monotonic() if start is None else start
     # Requests not answered within this long after the run are abandoned (counted).
     grace = max(2.0, duration)
@@ -84,6 +92,11 @@ async def run(
     async def ticker() -> None:
         path_cycle = itertools.cycle(paths)
         async with send:
+            if rate is None:  # closed loop: requests are due whenever a connection is free
+                end = begin + duration
+                while (now := time.monotonic()) < end:
+                    await send.send((now, next(path_cycle)))
+                return
             for index in range(total):
                 due = due_at(index, rate, begin)
                 delay = due - time.monotonic()
@@ -96,6 +109,8 @@ async def run(
         stream: SocketStream | None = None
         async with queue:
             async for due, path in queue:
+                if closed:
+                    due = time.monotonic()  # latency from the send, not from the offer
                 try:
                     if stream is None:
                         stream = await anyio.connect_tcp(host, port)
@@ -137,7 +152,7 @@ async def run(
             }
             for path in paths
         },
-        "unsent": total - sum(done.values()) - sum(errors.values()),
+        "unsent": 0 if closed else total - sum(done.values()) - sum(errors.values()),
         "requests_per_s": round(sum(done.values()) / duration, 1),
     }
 
@@ -146,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="anystream.bench.loadgen")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--rate", type=float, required=True)
+    parser.add_argument("--rate", required=True, help="requests per second, or 'max'")
     parser.add_argument("--duration", type=float, required=True)
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--paths", default="/health")
@@ -161,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda: run(
             args.host,
             args.port,
-            rate=args.rate,
+            rate=None if args.rate == "max" else float(args.rate),
             duration=args.duration,
             connections=args.connections,
             paths=args.paths.split(","),

@@ -44,10 +44,15 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
 
 
+def _load(result: PhaseResult) -> str:
+    return "max" if result.request_rate is None else f"{result.request_rate:g}"
+
+
 def table(results: Sequence[PhaseResult]) -> str:
     """One row per target and rate: latency of /health and /hello, req/s, msgs/s, loss, CPU."""
     head = (
-        f"{'target':<28} {'msgs/s':>6} | {'/health p50':>11} {'p99':>8} {'p99.9':>8} {'max':>8}"
+        f"{'target':<28} {'msgs/s':>6} {'load':>5} | {'/health p50':>11} {'p99':>8}"
+        f" {'p99.9':>8} {'max':>8}"
         f" | {'/hello p50':>10} {'p99':>8} | {'req/s':>7} {'err':>4} | {'published':>9}"
         f" {'consumed/s':>10} {'lost':>6} | {'cpu%':>5}"
     )
@@ -56,7 +61,7 @@ def table(results: Sequence[PhaseResult]) -> str:
         health = r.latency_ms.get("/health", {})
         hello = r.latency_ms.get("/hello", {})
         lines.append(
-            f"{r.target:<28} {r.rate:>6} | {_fmt(health.get('p50'), 2):>11}"
+            f"{r.target:<28} {r.rate:>6} {_load(r):>5} | {_fmt(health.get('p50'), 2):>11}"
             f" {_fmt(health.get('p99')):>8} {_fmt(health.get('p99.9')):>8}"
             f" {_fmt(health.get('max')):>8} | {_fmt(hello.get('p50'), 2):>10}"
             f" {_fmt(hello.get('p99')):>8} | {_fmt(r.requests_per_s):>7}"
@@ -64,7 +69,10 @@ def table(results: Sequence[PhaseResult]) -> str:
             f" {_fmt(r.consumed_per_s, 0):>10} {('-' if r.lost is None else r.lost):>6}"
             f" | {_fmt(r.cpu_percent, 0):>5}"
         )
-    lines.append("latency in ms from each request's due time (open loop); err = errors + unsent")
+    lines.append(
+        "latency in ms from each request's due time (open loop); load 'max': closed loop on "
+        "/hello, the requests/s ceiling; err = errors + unsent"
+    )
     return "\n".join(lines)
 
 
@@ -94,6 +102,7 @@ def write_plot(path: Path, results: Sequence[PhaseResult]) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
+    results = [r for r in results if r.request_rate is not None]  # open-loop phases only
     rates = list(dict.fromkeys(r.rate for r in results))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=False)
     for ax, key in zip(axes, ("p50", "p99"), strict=True):
