@@ -37,7 +37,7 @@ def add_parser(subparsers: Any) -> None:
         default=",".join(DEFAULT_RATES),
         help="comma-separated message rates in msgs/s, or 'max' (default: %(default)s)",
     )
-    parser.add_argument("--duration", type=float, default=None, help="seconds per phase (5)")
+    parser.add_argument("--duration", type=float, default=None, help="seconds per phase (4; --quick: 2)")
     parser.add_argument("--request-rate", type=float, default=200.0, help="requests/s (200)")
     parser.add_argument("--connections", type=int, default=10, help="keep-alive connections")
     parser.add_argument("--nats-url", default=None, help="use this NATS server (default: embedded)")
@@ -118,7 +118,7 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     if unknown:
         raise CLIError(f"unknown target {unknown[0]!r}; known: {', '.join(TARGETS)}")
     rates = _rates("0,1000" if args.quick and args.rates == "0,1000,5000,max" else args.rates)
-    duration = args.duration if args.duration is not None else (2.0 if args.quick else 5.0)
+    duration = args.duration if args.duration is not None else (2.0 if args.quick else 4.0)
     if duration <= 0:
         raise CLIError("--duration must be > 0 seconds")
     if args.request_rate <= 0:
