@@ -37,7 +37,9 @@ def add_parser(subparsers: Any) -> None:
         default=",".join(DEFAULT_RATES),
         help="comma-separated message rates in msgs/s, or 'max' (default: %(default)s)",
     )
-    parser.add_argument("--duration", type=float, default=None, help="seconds per phase (4; --quick: 2)")
+    parser.add_argument(
+        "--duration", type=float, default=None, help="seconds per phase (4; --quick: 2)"
+    )
     parser.add_argument("--request-rate", type=float, default=200.0, help="requests/s (200)")
     parser.add_argument("--connections", type=int, default=10, help="keep-alive connections")
     parser.add_argument("--nats-url", default=None, help="use this NATS server (default: embedded)")

@@ -1,0 +1,199 @@
+"""`anystream run`: real worker processes, binds, signals and readable mistakes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from anystream.testing import NatsServer, free_port
+from tests.e2e.servers import watch
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = "tests.cli.apps.work_app:app"
+
+
+class Run:
+    """An `anystream run` process with its output in a file; killed with its group."""
+
+    def __init__(self, args: list[str], nats_url: str, log: Path, **popen: object) -> None:
+        self.log = log
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "anystream", "run", *args],
+                cwd=ROOT,
+                env={**os.environ, "NATS_URL": nats_url, "PYTHONUNBUFFERED": "1"},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **popen,  # type: ignore[arg-type]
+            )
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self, url: str, *, transport: httpx.HTTPTransport | None = None) -> None:
+        deadline = time.monotonic() + 30
+        with httpx.Client(transport=transport, timeout=2) as client:
+            while time.monotonic() < deadline:
+                assert self.proc.poll() is None, f"exited {self.proc.returncode}:\n{self.output}"
+                try:
+                    if client.get(url).status_code == 204:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+        raise AssertionError(f"not ready:\n{self.output}")
+
+    def terminate(self, timeout: float = 30) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+
+@pytest.fixture
+def nats_server() -> Iterator[NatsServer]:
+    with NatsServer() as server:
+        yield server
+
+
+@pytest.fixture
+def run(tmp_path: Path, nats_server: NatsServer) -> Iterator:
+    started: list[Run] = []
+
+    def start(*args: str, **popen: object) -> Run:
+        process = Run(list(args), nats_server.url, tmp_path / f"run{len(started)}.log", **popen)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+
+
+@pytest.mark.parametrize("worker_class", ["trio", "asyncio"])
+def test_two_workers_answer_and_split_a_queue_group_without_loss_or_duplicates(
+    run, nats_server: NatsServer, worker_class: str
+) -> None:
+    port = free_port()
+    server = run(APP, "--workers", "2", "--worker-class", worker_class, "--port", str(port))
+    server.wait_ready(f"http://127.0.0.1:{port}/health")
+    with watch(nats_server.url, ("cli.done",)) as outside:
+        # Both workers join the queue group once both are consuming.
+        time.sleep(1.0)
+        for i in range(60):
+            outside.publish("cli.work", f"m{i}")
+        replies = [outside.next("cli.done", timeout=10) for _ in range(60)]
+        extra = outside.next("cli.done", timeout=0.5)
+    assert None not in replies, server.output
+    assert extra is None  # nothing handled twice
+    bodies = sorted(r.split(":", 1)[1] for r in replies if r)
+    assert bodies == sorted(f"m{i}" for i in range(60))  # none lost
+    assert len({r.split(":", 1)[0] for r in replies if r}) == 2  # split between the workers
+    pids = {httpx.get(f"http://127.0.0.1:{port}/pid").text for _ in range(40)}
+    assert server.terminate() == 0, server.output
+    assert pids  # both answer HTTP on the shared socket (the kernel picks one per connection)
+
+
+def test_a_tcp_and_a_unix_socket_bind_both_answer(run, tmp_path: Path) -> None:
+    port = free_port()
+    sock_path = tmp_path / "x.sock"
+    server = run(APP, "--bind", f"127.0.0.1:{port}", "--bind", f"unix:{sock_path}")
+    server.wait_ready(f"http://127.0.0.1:{port}/health")
+    uds = httpx.HTTPTransport(uds=str(sock_path))
+    server.wait_ready("http://localhost/health", transport=uds)
+    assert server.terminate() == 0, server.output
+
+
+def test_an_inherited_file_descriptor_bind_answers(run) -> None:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    port = listener.getsockname()[1]
+    fd = listener.fileno()
+    try:
+        server = run(APP, "--bind", f"fd://{fd}", pass_fds=(fd,))
+        server.wait_ready(f"http://127.0.0.1:{port}/health")
+        assert server.terminate() == 0, server.output
+    finally:
+        listener.close()
+
+
+def test_sigterm_lets_the_running_handler_finish_and_exits_zero(
+    run, nats_server: NatsServer
+) -> None:
+    port = free_port()
+    server = run(APP, "--worker-class", "trio", "--port", str(port), "--graceful-timeout", "10")
+    server.wait_ready(f"http://127.0.0.1:{port}/health")
+    with watch(nats_server.url, ("cli.slow.done",)) as outside:
+        outside.publish("cli.slow", "job-1")
+        time.sleep(0.3)  # the handler is sleeping now
+        assert server.terminate() == 0, server.output
+        assert outside.next("cli.slow.done", timeout=5) == "finished:job-1"
+
+
+def test_extra_options_reach_the_startup_hooks(run) -> None:
+    port = free_port()
+    server = run(APP, "--port", str(port), "--env", "prod")
+    server.wait_ready(f"http://127.0.0.1:{port}/health")
+    assert httpx.get(f"http://127.0.0.1:{port}/env").text == "prod"
+    assert server.terminate() == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["no_such_module:app"], "no_such_module"),
+        (["tests.cli.apps.work_app:missing"], "missing"),
+        (["tests.cli.apps.work_app:not_an_app"], "not_an_app"),
+        ([APP, "--bind", "nonsense:port"], "nonsense:port"),
+        ([APP, "--worker-class", "gevent"], "gevent"),
+    ],
+)
+def test_mistakes_get_one_readable_line_and_a_non_zero_exit(
+    run, args: list[str], message: str
+) -> None:
+    server = run(*args)
+    code = server.proc.wait(60)
+    assert code != 0
+    assert message in server.output
+    assert "Traceback" not in server.output
+
+
+def test_a_port_in_use_is_one_readable_line(run) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        server = run(APP, "--port", str(port))
+        code = server.proc.wait(60)
+    assert code != 0
+    assert str(port) in server.output
+    assert "Traceback" not in server.output
+
+
+def test_a_start_up_that_fails_exits_non_zero_with_the_reason(tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+    process = Run([APP, "--port", str(free_port())], f"nats://127.0.0.1:{free_port()}", log)
+    try:
+        code = process.proc.wait(60)
+    finally:
+        process.kill()
+    assert code != 0
+    assert "NoServersError" in process.output or "did not connect" in process.output
