@@ -197,3 +197,19 @@ def test_a_start_up_that_fails_exits_non_zero_with_the_reason(tmp_path: Path) ->
         process.kill()
     assert code != 0
     assert "NoServersError" in process.output or "did not connect" in process.output
+
+
+def test_a_worker_that_dies_is_replaced(run) -> None:
+    port = free_port()
+    server = run(APP, "--workers", "2", "--port", str(port))
+    server.wait_ready(f"http://127.0.0.1:{port}/health")
+    pids = {int(httpx.get(f"http://127.0.0.1:{port}/pid").text) for _ in range(30)}
+    victim = next(iter(pids))
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while "starting a new one" not in server.output or "worker 3" not in server.output:
+        assert time.monotonic() < deadline, server.output
+        time.sleep(0.2)
+    server.wait_ready(f"http://127.0.0.1:{port}/health")
+    assert server.proc.poll() is None
+    assert server.terminate() == 0, server.output
