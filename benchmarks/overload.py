@@ -7,7 +7,8 @@ a prober process sends ``GET /health`` open-loop at a fixed rate (200 req/s) ove
 keep-alive connections and measures latency from the *scheduled* send time, so
 queueing delay counts. Phases: every target x offered rate x slicing off/on.
 
-Targets: ``hypercorn-trio``, ``hypercorn-asyncio``, ``uvicorn`` (anystream's app),
+Targets: ``hypercorn-trio``, ``hypercorn-asyncio``, ``uvicorn`` (uvloop when installed),
+``uvicorn-asyncio`` (``--loop asyncio``) (anystream's app),
 and ``faststream-uvicorn`` (faststream's own ``AsgiFastStream``, the baseline).
 
 Usage::
@@ -38,7 +39,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBJECT = "overload.orders"
-TARGETS = ("hypercorn-trio", "hypercorn-asyncio", "uvicorn", "faststream-uvicorn")
+TARGETS = ("hypercorn-trio", "hypercorn-asyncio", "uvicorn", "uvicorn-asyncio",
+           "faststream-uvicorn")
 BUCKET = 0.1  # seconds per consumption bucket
 
 # --------------------------------------------------------------------------- the app
@@ -57,21 +59,26 @@ def _build_app() -> Any:
     from faststream.nats import NatsBroker
 
     flavour = os.environ.get("OVERLOAD_APP", "anystream")
-    budget_env = os.environ.get("OVERLOAD_BUDGET", "off")
+    # "off", "<budget seconds>" or "<budget>:<backlog limit or none>"
+    budget_env, _, backlog_env = os.environ.get("OVERLOAD_BUDGET", "off").partition(":")
     budget = None if budget_env == "off" else float(budget_env)
 
     broker = NatsBroker(os.environ["NATS_URL"], logger=None)
     totals: dict[str, float] = {}
     buckets: dict[int, int] = {}
+    cpu_marks: dict[int, float] = {}
 
     @broker.subscriber(SUBJECT)
     async def handle(order: Order) -> None:
         totals[order.sku] = totals.get(order.sku, 0.0) + order.qty * order.price
         key = int(time.monotonic() / BUCKET)
+        if key not in buckets:  # the process's CPU time when the bucket opened
+            cpu_marks[key] = time.process_time()
         buckets[key] = buckets.get(key, 0) + 1
 
     async def stats_endpoint(scope: Any, receive: Any, send: Any) -> None:
-        body: dict[str, Any] = {"buckets": buckets, "skus": len(totals)}
+        body: dict[str, Any] = {"buckets": buckets, "cpu_marks": cpu_marks,
+                                "skus": len(totals)}
         if flavour == "anystream":
             from anystream.slicing import stats
 
@@ -95,7 +102,11 @@ def _build_app() -> Any:
             ("/stats", stats_endpoint),
         ])
     from anystream.asgi import AsgiFastStream, make_ping_asgi
+    from anystream.slicing import install
 
+    if backlog_env:  # the runtime's later install() keeps this slicer
+        install(broker, budget).backlog_limit = (
+            None if backlog_env == "none" else int(backlog_env))
     return AsgiFastStream(broker, asgi_routes=[
         ("/health", make_ping_asgi(broker, timeout=5.0)),
         ("/stats", stats_endpoint),
@@ -222,9 +233,11 @@ async def prober(port: int, rate: float, start: float, duration: float,
 
 def _server_command(target: str, port: int) -> list[str]:
     app = "benchmarks.overload:app"
-    if target.endswith("uvicorn"):
+    if "uvicorn" in target:
+        # uvicorn's default loop is uvloop when installed; "uvicorn-asyncio" forces asyncio.
+        loop = ["--loop", "asyncio"] if target.endswith("-asyncio") else []
         return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
-                "--log-level", "warning", "--no-access-log", app]
+                "--log-level", "warning", "--no-access-log", *loop, app]
     worker = "trio" if target == "hypercorn-trio" else "asyncio"
     return [sys.executable, "-m", "hypercorn", "-k", worker, "-b", f"127.0.0.1:{port}",
             "--log-level", "warning", app]
@@ -287,6 +300,14 @@ def run_phase(target: str, rate: float | None, budget: str, opts: argparse.Names
             lo, hi = int((t0 + 0.5) / BUCKET), int((t0 + opts.duration) / BUCKET)
             window = sum(n for k, n in stats.get("buckets", {}).items() if lo <= int(k) < hi)
             result["consumed_rate"] = window / ((hi - lo) * BUCKET)
+            # Messages per CPU-second of the app process in the window: less
+            # sensitive than msgs/s to what else runs on a shared machine.
+            marks = {int(k): v for k, v in stats.get("cpu_marks", {}).items()}
+            first = min((k for k in marks if k >= lo), default=None)
+            last = max((k for k in marks if k <= hi), default=None)
+            if first is not None and last is not None and marks[last] > marks[first]:
+                in_span = sum(n for k, n in stats["buckets"].items() if first <= int(k) < last)
+                result["consumed_per_cpu_s"] = in_span / (marks[last] - marks[first])
             result["consumed_total"] = sum(stats.get("buckets", {}).values())
             result["app_stats"] = stats.get("slicing")
         finally:
@@ -310,7 +331,8 @@ def _fmt(v: Any, spec: str = ".0f") -> str:
 
 def print_table(results: list[dict[str, Any]]) -> None:
     head = (f"{'target':<19} {'offered':>7} {'slicing':>7} {'p50 ms':>8} {'p99 ms':>8} "
-            f"{'max ms':>8} {'ok/probes':>10} {'live p99':>8} {'consumed/s':>10} {'drops':>7}")
+            f"{'max ms':>8} {'ok/probes':>10} {'live p99':>8} {'consumed/s':>10} {'per cpu-s':>9} "
+            f"{'drops':>7}")
     print(head)
     print("-" * len(head))
     for r in results:
@@ -321,7 +343,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
               f"{_fmt(p.get('max_ms'), '.1f'):>8} "
               f"{str(p.get('answered', 0)) + '/' + str(p.get('probes', 0)):>10} "
               f"{_fmt(p.get('live', {}).get('p99_ms'), '.1f'):>8} "
-              f"{_fmt(r.get('consumed_rate')):>10} {_fmt(drops, 'd'):>7}")
+              f"{_fmt(r.get('consumed_rate')):>10} {_fmt(r.get('consumed_per_cpu_s')):>9} "
+              f"{_fmt(drops, 'd'):>7}")
 
 
 def main() -> int:
@@ -330,7 +353,8 @@ def main() -> int:
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--rates", default="30000,max")
     parser.add_argument("--budgets", default="off,0.005",
-                        help="slicing settings for anystream targets: off or seconds")
+                        help="slicing settings for anystream targets: off, seconds, or "
+                             "seconds:backlog-limit (a number of messages, or none)")
     parser.add_argument("--duration", type=float, default=6.0)
     parser.add_argument("--probe-rate", type=float, default=200.0)
     parser.add_argument("--connections", type=int, default=10)

@@ -13,6 +13,18 @@ to the event loop (``anyio.sleep(0)``, in the broker's asyncio loop, also on tri
 through trio-asyncio). It yields once per budget, not after every message, so
 consumption keeps its throughput.
 
+Each yield also hands nats-py's reader a turn, and the reader parses a whole
+socket read without suspending: under overload it parsed every offered message
+into the client's queue and took as much CPU as the handlers (measured with
+py-spy). So, on asyncio's own socket transports (asyncio, and trio through
+trio-asyncio), the slicer also caps each socket read: 16 KiB while the client
+holds fewer than ``backlog_limit`` messages (default 512), 2 KiB once it holds
+more. The reader then parses a few dozen messages per event-loop turn: every turn
+still proves the connection alive (``anystream.ping`` counts fresh traffic), the
+server holds the excess (TCP backpressure, as without slicing), and the CPU goes
+to the handlers. uvloop's transports have no read size to cap; they are left as
+they are.
+
 It also counts messages that nats-py drops for a slow consumer (its subscription
 queue is full: ``SlowConsumerError`` through the error callback), logs them once
 per interval instead of once per message, and exposes the counts:
@@ -23,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,6 +47,7 @@ import anyio.lowlevel
 from faststream import BaseMiddleware
 
 __all__ = (
+    "DEFAULT_BACKLOG_LIMIT",
     "DEFAULT_CONSUME_BUDGET",
     "DEFAULT_LOG_INTERVAL",
     "ConsumeStats",
@@ -44,8 +58,19 @@ __all__ = (
 
 logger = logging.getLogger("anystream.slicing")
 
-#: Seconds a consumer may run without yielding to the event loop (5 ms).
-DEFAULT_CONSUME_BUDGET = 0.005
+#: Seconds a consumer may run without yielding to the event loop (2 ms).
+DEFAULT_CONSUME_BUDGET = 0.002
+
+#: Client-side backlog (messages queued in a connection's subscriptions) from which
+#: the NATS socket is read in small pieces only (``DEFAULT_TRICKLE_BYTES``).
+DEFAULT_BACKLOG_LIMIT = 512
+
+#: Bytes per NATS socket read while consuming with slicing on (asyncio's own
+#: transports; asyncio reads 256 KiB, a ~20 ms parse on this machine).
+DEFAULT_READ_BYTES = 16384
+
+#: Bytes per NATS socket read once the backlog limit is reached.
+DEFAULT_TRICKLE_BYTES = 2048
 
 #: At most one slow-consumer log line per this many seconds (per broker).
 DEFAULT_LOG_INTERVAL = 10.0
@@ -61,6 +86,8 @@ class ConsumeStats:
     consumed: int = 0
     #: Times the consumer yielded to the event loop because its budget was spent.
     yields: int = 0
+    #: Of those, yields with a backlog at or over the limit: socket reads held back.
+    held_reads: int = 0
     #: Messages nats-py dropped because a subscription's pending queue was full.
     slow_consumer_dropped: int = 0
     #: The same, by subject.
@@ -71,6 +98,7 @@ class ConsumeStats:
         return {
             "consumed": self.consumed,
             "yields": self.yields,
+            "held_reads": self.held_reads,
             "slow_consumer_dropped": self.slow_consumer_dropped,
             "slow_consumer_by_subject": dict(self.slow_consumer_by_subject),
         }
@@ -104,6 +132,10 @@ class TimeSlicer:
 
     ``budget=None`` turns yielding off (the counters still run); ``0`` yields
     before every message. One instance per broker: ``install(broker, budget)``.
+
+    ``backlog_limit``: from this many messages queued in the client, a yield does
+    not let the NATS socket be read (``None``: always read, the server never holds
+    the excess). ``connection`` returns the broker's nats-py client (or ``None``).
     """
 
     def __init__(
@@ -111,16 +143,30 @@ class TimeSlicer:
         budget: float | None = DEFAULT_CONSUME_BUDGET,
         *,
         log_interval: float = DEFAULT_LOG_INTERVAL,
+        backlog_limit: int | None = DEFAULT_BACKLOG_LIMIT,
+        connection: Callable[[], Any] | None = None,
     ) -> None:
         if budget is not None and budget < 0:
             raise ValueError(f"consume budget must be >= 0 seconds or None, got {budget!r}")
+        if backlog_limit is not None and backlog_limit < 1:
+            raise ValueError(f"backlog limit must be >= 1 message or None, got {backlog_limit!r}")
         self.budget = budget
+        self.backlog_limit = backlog_limit
+        self._connection = connection
+        self.read_bytes = DEFAULT_READ_BYTES
+        self.trickle_bytes = DEFAULT_TRICKLE_BYTES
+        self._trickling = False
         self.log_interval = log_interval
         self.stats = ConsumeStats()
         self._since = _clock()
         self._unlogged = 0
         self._unlogged_subjects: Counter[str] = Counter()
         self._last_log: float | None = None
+
+    @property
+    def trickling(self) -> bool:
+        """True while socket reads are held to ``trickle_bytes`` (backlog over the limit)."""
+        return self._trickling
 
     # faststream's BrokerMiddleware protocol: called once per message.
     def __call__(self, msg: Any, /, *, context: Any) -> _Slice:
@@ -135,8 +181,48 @@ class TimeSlicer:
         now = _clock()
         if now - self._since >= budget:
             self.stats.yields += 1
+            self._pace_reads()
+            if self._trickling:
+                self.stats.held_reads += 1
             await anyio.lowlevel.checkpoint()
             self._since = _clock()
+        elif self._trickling:
+            # Catch the end of a backlog between yields: full-size reads again.
+            self._pace_reads()
+
+    def _pace_reads(self) -> None:
+        """Size the NATS socket reads by the client-side backlog (at each yield).
+
+        nats-py's reader parses a whole read without suspending, and every yield
+        gives it a turn. On asyncio's own socket transports (asyncio, and trio
+        through trio-asyncio) each read is capped: ``read_bytes`` while the backlog
+        is under ``backlog_limit`` messages, ``trickle_bytes`` once it is over.
+        Trickling still proves the connection alive on every event-loop turn (a
+        health ping sees fresh traffic) while the server holds the excess (TCP
+        backpressure) instead of the client parsing what it cannot handle yet.
+        Other transports (uvloop) are left alone.
+        """
+        limit = self.backlog_limit
+        if limit is None or self._connection is None:
+            return
+        client = self._connection()
+        writer = getattr(getattr(client, "_transport", None), "_io_writer", None)
+        transport = getattr(writer, "transport", None)
+        subs = getattr(client, "_subs", None)
+        if (
+            transport is None
+            or not isinstance(subs, dict)
+            or not isinstance(getattr(type(transport), "max_size", None), int)
+        ):
+            return
+        backlog = 0
+        for sub in subs.values():
+            backlog += getattr(sub, "pending_msgs", 0)
+        over = backlog >= limit
+        size = self.trickle_bytes if over else self.read_bytes
+        if transport.__dict__.get("max_size") != size:
+            transport.max_size = size
+        self._trickling = over
 
     # Slow consumers
 
@@ -192,11 +278,19 @@ _slicers: WeakKeyDictionary[Any, TimeSlicer] = WeakKeyDictionary()
 def install(broker: Any, budget: float | None = DEFAULT_CONSUME_BUDGET) -> TimeSlicer:
     """Add time-slicing and slow-consumer counting to ``broker`` (before it starts).
 
-    Idempotent: a second call only updates the budget. Returns the broker's slicer.
+    Idempotent: a second call only updates the budget. Returns the broker's slicer
+    (its ``backlog_limit`` may be changed before messages flow).
     """
     slicer = _slicers.get(broker)
     if slicer is None:
-        slicer = _slicers[broker] = TimeSlicer(budget)
+        connection = None
+        if _is_nats(broker):
+            ref = weakref.ref(broker)  # the slicer must not keep its broker alive
+
+            def connection() -> Any:
+                return getattr(ref(), "_connection", None)
+
+        slicer = _slicers[broker] = TimeSlicer(budget, connection=connection)
         # Outermost, so the yield happens before any other middleware's work.
         broker.insert_middleware(slicer)
         kwargs = getattr(broker, "_connection_kwargs", None)

@@ -7,6 +7,7 @@ of events (was a request answered before the backlog drained?), never latency.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -16,9 +17,9 @@ import pytest
 from faststream.nats import NatsBroker
 
 from anystream.asgi import AsgiFastStream, AsgiResponse
-from anystream.slicing import DEFAULT_CONSUME_BUDGET, stats
+from anystream.slicing import DEFAULT_CONSUME_BUDGET, install, slicer_for, stats
 from anystream.testing import lifespan
-from tests.helpers import publish_from_outside, wait_until
+from tests.helpers import _publish_blocking, publish_from_outside, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -223,3 +224,109 @@ async def test_shutdown_with_a_backlog_finishes_in_flight_work_and_completes(
 
     assert len(finished) < total  # it stopped taking new messages
     assert finished == started  # and the one in flight was finished, not abandoned
+
+
+def _client_backlog_peak(
+    nats_url: str, subject: str, *, backlog_limit: int | None
+) -> tuple[NatsBroker, dict[str, Any]]:
+    """An app whose handler records the largest client-side queue it saw.
+
+    The first message blocks the event loop (no reads) until a burst published
+    from another thread is all on its way, so the burst waits in the socket and
+    the server, not in the client, when consumption starts.
+    """
+    broker = NatsBroker(nats_url, logger=None)
+    state: dict[str, Any] = {"handled": 0, "peak": 0, "read_sizes": set(),
+                             "published": threading.Event()}
+    sub = broker.subscriber(subject)
+
+    @sub
+    async def handle(body: bytes) -> None:
+        deadline = time.monotonic() + 10
+        while not state["published"].is_set():
+            assert time.monotonic() < deadline, "the burst was not published"
+            time.sleep(0.001)  # noqa: ASYNC251 - blocks the loop on purpose: no reads
+        assert sub.subscription is not None
+        state["peak"] = max(state["peak"], sub.subscription.pending_msgs)
+        transport = broker._connection._transport._io_writer.transport  # type: ignore[union-attr]
+        state["read_sizes"].add(transport.max_size)
+        _spin(0.001)  # slower than a 16 KiB read per event-loop turn brings in
+        state["handled"] += 1
+
+    slicer = install(broker)  # the runtime keeps this slicer
+    slicer.backlog_limit = backlog_limit
+    slicer.read_bytes = 65536  # reads well ahead of the handler while under the limit
+    return broker, state
+
+
+PACED_MESSAGES = 400
+PACED_PAYLOAD = b"x" * 4000  # 1.6 MB in all: far more than one 256 KiB socket read
+
+
+async def _consume_a_burst(nats_url: str, subject: str, broker: NatsBroker,
+                           state: dict[str, Any]) -> None:
+    def publish() -> None:
+        try:
+            _publish_blocking(nats_url, subject, [PACED_PAYLOAD] * PACED_MESSAGES)
+        finally:
+            state["published"].set()
+
+    async with lifespan(AsgiFastStream(broker)):
+        publisher = threading.Thread(target=publish)
+        publisher.start()
+        try:
+            await wait_until(lambda: state["handled"] == PACED_MESSAGES, timeout=30)
+        finally:
+            publisher.join(10)
+
+
+async def test_over_the_backlog_limit_the_server_holds_the_excess(
+    nats_url: str, subject: str
+) -> None:
+    # With a backlog in the client, socket reads shrink to a trickle: the client
+    # does not parse (and queue) what it cannot handle yet.
+    broker, state = _client_backlog_peak(nats_url, subject, backlog_limit=8)
+
+    await _consume_a_burst(nats_url, subject, broker, state)
+
+    slicer = slicer_for(broker)
+    assert slicer is not None
+    assert stats(broker).held_reads > 0, (state, stats(broker))
+    assert min(state["read_sizes"]) < slicer.read_bytes  # reads were held back
+    assert state["peak"] < PACED_MESSAGES * 2 // 5, state
+    assert stats(broker).consumed == PACED_MESSAGES
+    assert stats(broker).slow_consumer_dropped == 0
+
+
+async def test_without_a_backlog_limit_the_client_queues_everything_it_reads(
+    nats_url: str, subject: str
+) -> None:
+    # The comparison: each yield lets the reader parse a full socket read.
+    broker, state = _client_backlog_peak(nats_url, subject, backlog_limit=None)
+
+    await _consume_a_burst(nats_url, subject, broker, state)
+
+    assert stats(broker).held_reads == 0
+    assert stats(broker).yields > 0
+    assert state["peak"] > PACED_MESSAGES * 3 // 5, state
+
+
+async def test_reads_return_to_full_size_once_the_backlog_is_gone(
+    nats_url: str, subject: str
+) -> None:
+    broker, state = _client_backlog_peak(nats_url, subject, backlog_limit=8)
+
+    await _consume_a_burst(nats_url, subject, broker, state)
+
+    slicer = slicer_for(broker)
+    assert slicer is not None and stats(broker).held_reads > 0
+    # The last messages were handled with the queue under the limit.
+    assert not slicer.trickling
+    assert slicer.read_bytes in state["read_sizes"]
+
+
+def test_a_backlog_limit_below_one_is_refused() -> None:
+    from anystream.slicing import TimeSlicer
+
+    with pytest.raises(ValueError, match="backlog limit"):
+        TimeSlicer(backlog_limit=0)
