@@ -76,7 +76,7 @@ async def broker_lifespan(
     gives up after 60 s and reports something misleading). Past it the start fails
     with :class:`BrokerStartupTimeout`, which names the broker.
 
-    ``consume_budget`` (seconds, default 5 ms) is how long a broker's consumer may
+    ``consume_budget`` (seconds, default 2 ms) is how long a broker's consumer may
     run before it yields to the event loop, so HTTP stays responsive under any
     message load; ``None`` turns time-slicing off (see ``docs/overload.md``).
     """

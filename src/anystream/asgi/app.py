@@ -60,7 +60,7 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
       body that grows past it gets 413 while it is read (mounted apps included).
     - A JetStream message redelivered after its ack was lost is acked, not handled
       twice, when this process handled it already (``redelivery_memory``).
-    - Consumers are time-sliced: ``consume_budget`` (default 5 ms) is how long a
+    - Consumers are time-sliced: ``consume_budget`` (default 2 ms) is how long a
       consumer may run before yielding to the event loop, so routes such as
       ``/health`` answer promptly under any message load; ``None`` disables it.
     """
