@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from types import TracebackType
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from faststream import BaseMiddleware
+from ._middleware import PerMessage
 
 __all__ = ("DEFAULT_REDELIVERY_MEMORY", "RedeliveryGuard", "guard_for", "install")
 
@@ -46,36 +45,24 @@ def jetstream_key(raw: Any) -> tuple[str, str, int] | None:
         return None
 
 
-class _Guarded(BaseMiddleware):
-    """Per-message half of :class:`RedeliveryGuard` (faststream builds one per message)."""
+class _Guarded(PerMessage):
+    """Per-message half of :class:`RedeliveryGuard`."""
 
-    __slots__ = ("_guard",)
-
-    def __init__(self, msg: Any, /, *, context: Any, guard: RedeliveryGuard) -> None:
-        self.msg = msg
-        self.context = context
-        self._guard = guard
+    __slots__ = ()
 
     async def consume_scope(self, call_next: Any, msg: Any) -> Any:
+        guard: RedeliveryGuard = self.owner
         key = jetstream_key(getattr(msg, "raw_message", None))
         if key is None:
             return await call_next(msg)
-        if key in self._guard:
-            self._guard.skipped += 1
+        if key in guard:
+            guard.skipped += 1
             logger.info("skipped a redelivery of %s/%s #%d: already handled", *key)
             await msg.ack()
             return None
         result = await call_next(msg)
-        self._guard.remember(key)
+        guard.remember(key)
         return result
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc_val: BaseException | None = None,
-        exc_tb: TracebackType | None = None,
-    ) -> bool:
-        return False
 
 
 class RedeliveryGuard:
@@ -90,7 +77,7 @@ class RedeliveryGuard:
         self._handled: OrderedDict[tuple[str, str, int], None] = OrderedDict()
 
     def __call__(self, msg: Any, /, *, context: Any) -> _Guarded:
-        return _Guarded(msg, context=context, guard=self)
+        return _Guarded(msg, context=context, owner=self)
 
     def __contains__(self, key: tuple[str, str, int]) -> bool:
         return key in self._handled

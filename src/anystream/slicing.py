@@ -39,12 +39,12 @@ import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 from weakref import WeakKeyDictionary
 
 import anyio.lowlevel
-from faststream import BaseMiddleware
+
+from ._middleware import PerMessage
 
 __all__ = (
     "DEFAULT_BACKLOG_LIMIT",
@@ -104,27 +104,14 @@ class ConsumeStats:
         }
 
 
-class _Slice(BaseMiddleware):
-    """Per-message half of :class:`TimeSlicer` (faststream builds one per message)."""
+class _Slice(PerMessage):
+    """Per-message half of :class:`TimeSlicer`: yield first if the budget is spent."""
 
-    __slots__ = ("_slicer",)
-
-    def __init__(self, msg: Any, /, *, context: Any, slicer: TimeSlicer) -> None:
-        self.msg = msg
-        self.context = context
-        self._slicer = slicer
+    __slots__ = ()
 
     async def __aenter__(self) -> _Slice:
-        await self._slicer.checkpoint()
+        await self.owner.checkpoint()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc_val: BaseException | None = None,
-        exc_tb: TracebackType | None = None,
-    ) -> bool:
-        return False
 
 
 class TimeSlicer:
@@ -170,7 +157,7 @@ class TimeSlicer:
 
     # faststream's BrokerMiddleware protocol: called once per message.
     def __call__(self, msg: Any, /, *, context: Any) -> _Slice:
-        return _Slice(msg, context=context, slicer=self)
+        return _Slice(msg, context=context, owner=self)
 
     async def checkpoint(self) -> None:
         """Yield to the event loop if the budget is spent since the last yield."""
