@@ -43,6 +43,15 @@ def nats_server_binary() -> str:
     return found
 
 
+def _state(pid: int) -> str:
+    """The process state letter from ``/proc`` (``T``: stopped); "?" if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
 def _wait_port(host: str, port: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -119,10 +128,18 @@ class NatsServer:
             proc.kill()
             proc.wait()
 
-    def pause(self) -> None:
-        """Freeze the server (SIGSTOP): connections stay open, nothing is answered."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGSTOP)
+    def pause(self, timeout: float = 5.0) -> None:
+        """Freeze the server (SIGSTOP): connections stay open, nothing is answered.
+
+        Returns once the kernel reports the process stopped, so nothing the caller
+        sends afterwards can still be answered.
+        """
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self._proc.send_signal(signal.SIGSTOP)
+        deadline = time.monotonic() + timeout
+        while _state(self._proc.pid) not in ("T", "t") and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def resume(self) -> None:
         """Undo :meth:`pause` (SIGCONT)."""
