@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from anystream.bench.driver import TARGETS, PhaseResult
-from anystream.bench.report import table, write_json, write_plot
+from anystream.bench.report import goals, goals_text, table, write_json, write_plot
 from anystream.bench.schedule import due_at, due_count
 from anystream.bench.stats import Histogram
 
@@ -59,13 +60,36 @@ def test_an_open_loop_schedule_is_due_at_a_fixed_rate_whatever_happens() -> None
         due_at(0, 0, start=0)
 
 
-def _result(target: str, rate: str, p99: float) -> PhaseResult:
+def _result(
+    target: str,
+    rate: str,
+    p99: float,
+    *,
+    closed: bool = False,
+    rps: float = 199.5,
+    consumed_per_s: float = 500.0,
+    lost: int = 0,
+    client_dropped: int = 0,
+) -> PhaseResult:
     return PhaseResult(
-        target=target, rate=rate, request_rate=200, requests_per_s=199.5,
-        latency_ms={"/health": {"p50": 1.0, "p90": 2.0, "p99": p99, "p99.9": p99, "max": p99},
-                    "/hello": {"p50": 0.5, "p90": 1.0, "p99": 2.0, "p99.9": 3.0, "max": 4.0}},
-        http_errors=0, unsent=0, published=1000 if rate != "0" else 0,
-        consumed=1000 if rate != "0" else 0, consumed_per_s=500.0, lost=0, cpu_percent=42.0,
+        target=target,
+        rate=rate,
+        request_rate=None if closed else 200,
+        requests_per_s=rps,
+        latency_ms={
+            "/health": {"p50": 1.0, "p90": 2.0, "p99": p99, "p99.9": p99, "max": p99},
+            "/hello": {"p50": 0.5, "p90": 1.0, "p99": 2.0, "p99.9": 3.0, "max": 4.0},
+        },
+        http_errors=0,
+        unsent=0,
+        published=1000 if rate != "0" else 0,
+        consumed=1000 - lost if rate != "0" else 0,
+        consumed_per_s=consumed_per_s,
+        lost=lost,
+        cpu_percent=42.0,
+        offered=1000 if rate != "0" else 0,
+        client_dropped=client_dropped,
+        slow_consumers=0,
     )
 
 
@@ -84,12 +108,64 @@ def test_the_report_writes_a_table_json_with_every_figure_and_a_plot(tmp_path: P
     assert document["results"][1]["lost"] == 0
     assert write_plot(tmp_path / "plot.png", results)
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert isinstance(document["goals"], list)
+    assert {
+        "target",
+        "rate",
+        "request_rate",
+        "requests_per_s",
+        "latency_ms",
+        "published",
+        "consumed",
+        "lost",
+        "cpu_percent",
+        "loadgen_cpu_percent",
+        "schedule_lag_ms",
+        "histograms",
+    } <= set(document["results"][0])
+
+
+def test_the_goals_of_the_issue_are_checked_as_ratios_met_or_not() -> None:
+    results = [
+        _result("anystream/uvicorn", "0", 3.0, closed=True, rps=4000),
+        _result("bare/uvicorn", "0", 1.0, closed=True, rps=4200),
+        _result("faststream/uvicorn", "0", 3.0, closed=True, rps=3000),
+        _result("anystream/hypercorn-trio", "0", 3.0, closed=True, rps=600),
+        _result("bare/hypercorn-trio", "0", 1.0, closed=True, rps=1200),
+        _result("anystream/uvicorn", "5000", 10.0, consumed_per_s=5000),
+        _result("faststream/uvicorn", "5000", 900.0, consumed_per_s=5000),
+        _result("anystream/hypercorn-trio", "5000", 30.0, lost=12, client_dropped=12),
+        _result("anystream/hypercorn-asyncio", "5000", 100.0),
+    ]
+    checked = {g["goal"]: g for g in goals(results)}
+    assert checked["uvicorn: idle /hello req/s >= 0.9x the bare app's"]["met"] is True
+    trio_idle = checked["hypercorn-trio: idle /hello req/s >= 0.9x the bare app's"]
+    assert trio_idle["ratio"] == 0.5 and trio_idle["met"] is False
+    trio_vs_asyncio = "/health p99 at 5000 msgs/s: hypercorn-trio <= 1.5x hypercorn-asyncio"
+    assert checked[trio_vs_asyncio]["ratio"] == 0.3 and checked[trio_vs_asyncio]["met"]
+    assert checked["uvicorn @ 5000 msgs/s: /health p99 <= 1.05x faststream's"]["met"] is True
+    assert checked["uvicorn @ 5000 msgs/s: consumption >= 0.95x faststream's"]["met"] is True
+    assert checked["uvicorn: idle /hello req/s >= 0.95x faststream's"]["ratio"] == 1.33
+    assert checked["hypercorn-trio @ 5000 msgs/s: 0 messages lost"]["met"] is False
+    assert checked["uvicorn @ 5000 msgs/s: 0 messages lost"]["met"] is True
+    text = goals_text(goals(results))
+    assert "NOT MET  hypercorn-trio @ 5000 msgs/s: 0 messages lost" in text
+    # The table says why messages were lost.
+    assert "12 lost: nats-py dropped 12 (subscription queue full)" in table(results)
+
+
+def test_goals_whose_phases_did_not_run_are_left_out() -> None:
+    assert goals([_result("anystream/uvicorn", "1000", 3.0)]) == []
+    assert goals_text([]) == ""
 
 
 def _bench(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "anystream", "bench", *args],
-        capture_output=True, text=True, timeout=120, cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
     )
 
 
@@ -101,6 +177,7 @@ def _bench(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[s
         (["--app", "no_such_module:app"], "--app: cannot import 'no_such_module'"),
         (["--nats-url", "nats://127.0.0.1:1"], "--nats-url: 127.0.0.1:1 does not answer"),
         (["--duration", "0"], "--duration must be > 0"),
+        (["--targets", "bare/uvicorn", "--connections", "0"], "--connections must be >= 1"),
     ],
 )
 def test_mistakes_get_one_readable_line_and_a_non_zero_exit(
@@ -113,19 +190,39 @@ def test_mistakes_get_one_readable_line_and_a_non_zero_exit(
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+def test_a_nats_url_where_something_else_listens_is_refused(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts connections (backlog) but never greets
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        done = _bench("--nats-url", f"nats://127.0.0.1:{port}", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith(f"--nats-url: 127.0.0.1:{port} does not answer (timed out)")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.e2e
 def test_a_short_real_run_measures_latency_consumption_and_writes_the_files(
     tmp_path: Path,
 ) -> None:
     done = _bench(
-        "--targets", "anystream/uvicorn,bare/uvicorn", "--rates", "0,500",
-        "--duration", "1", "--request-rate", "100", "--out", str(tmp_path / "out"),
+        "--targets",
+        "anystream/uvicorn,bare/uvicorn",
+        "--rates",
+        "0,500",
+        "--duration",
+        "1",
+        "--request-rate",
+        "100",
+        "--out",
+        str(tmp_path / "out"),
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     document = json.loads((tmp_path / "out" / "results.json").read_text())
     phases = {(r["target"], r["rate"], r["request_rate"]): r for r in document["results"]}
     assert set(phases) == {
+        ("loadgen/null", "0", None),  # the load generator's own ceiling
         ("anystream/uvicorn", "0", None),  # the requests/s ceiling, closed loop
         ("anystream/uvicorn", "0", 100),
         ("anystream/uvicorn", "500", 100),
@@ -138,5 +235,9 @@ def test_a_short_real_run_measures_latency_consumption_and_writes_the_files(
     assert busy["consumed"] == busy["published"] and busy["lost"] == 0
     assert busy["latency_ms"]["/health"]["p50"] > 0
     assert busy["requests_per_s"] > 0
-    assert set(TARGETS) >= {r["target"] for r in document["results"]}
+    assert set(TARGETS) | {"loadgen/null"} >= {r["target"] for r in document["results"]}
+    assert phases[("loadgen/null", "0", None)]["loadgen_cpu_percent"] > 0
+    assert busy["offered"] == 500 and busy["client_dropped"] == 0
+    assert busy["slow_consumers"] == 0  # the embedded server's monitoring endpoint answered
+    assert "uvicorn: idle /hello req/s >= 0.9x the bare app's" in done.stdout  # goals shown
     assert (tmp_path / "out" / "plot.png").exists()

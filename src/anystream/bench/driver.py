@@ -36,6 +36,8 @@ class Target:
     broker: bool = True  # False: a bare ASGI callable, measured at rate 0 only
 
     def command(self, port: int) -> list[str]:
+        if self.server == "null":
+            return [sys.executable, "-m", "anystream.bench.null_server", "--port", str(port)]
         if self.server == "uvicorn":
             return [
                 sys.executable,
@@ -83,6 +85,10 @@ TARGETS: dict[str, Target] = {
     )
 }
 
+#: Not a server under test: the load generator against a server that does nothing,
+#: closed loop, measured first. Every requests/s figure must stay well under it.
+LOADGEN_CEILING = Target("loadgen/null", "null", "", broker=False)
+
 DEFAULT_TARGETS = tuple(TARGETS)
 DEFAULT_RATES: tuple[str, ...] = ("0", "1000", "5000", "max")
 
@@ -103,6 +109,16 @@ class PhaseResult:
     lost: int | None
     cpu_percent: float
     histograms: dict[str, Any] = field(repr=False, default_factory=dict)
+    #: The load generator's own CPU and how late its scheduler was (is it the bottleneck?).
+    loadgen_cpu_percent: float | None = None
+    schedule_lag_ms: dict[str, float] | None = None
+    #: Messages due on the publisher's schedule (``published`` is what it managed).
+    offered: int = 0
+    publisher_cpu_percent: float | None = None
+    #: Why messages were lost: nats-py dropped them (subscription queue full, counted
+    #: by anystream's app), or nats-server cut the app off as a slow consumer.
+    client_dropped: int | None = None
+    slow_consumers: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -162,12 +178,39 @@ def _serving(
             proc.wait()
 
 
-def _consumed(port: int) -> int | None:
+def _app_stats(port: int) -> dict[str, Any]:
+    """The app's ``/stats``: ``consumed`` (and ``client_dropped`` for anystream's app)."""
     try:
         response = httpx.get(f"http://127.0.0.1:{port}/stats", timeout=5)
-        return int(response.json()["consumed"])
+        data = response.json()
+        return data if isinstance(data, dict) and "consumed" in data else {}
+    except (httpx.HTTPError, ValueError):
+        return {}
+
+
+def _slow_consumers(monitor_port: int | None) -> int | None:
+    """nats-server's count of slow-consumer events so far (embedded server only)."""
+    if monitor_port is None:
+        return None
+    try:
+        response = httpx.get(f"http://127.0.0.1:{monitor_port}/varz", timeout=5)
+        return int(response.json()["slow_consumers"])
     except (httpx.HTTPError, ValueError, KeyError):
         return None
+
+
+def _delta(after: Any, before: Any) -> int | None:
+    if after is None or before is None:
+        return None
+    return int(after) - int(before)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _phase(
@@ -181,66 +224,109 @@ def _phase(
     request_rate: float | None,
     connections: int,
     paths: Sequence[str],
+    work_dir: Path,
+    monitor_port: int | None = None,
+    tick: Callable[[float], None] = lambda fraction: None,
+    subject: str = "bench.orders",
 ) -> PhaseResult:
-    before = _consumed(port) if target.broker else None
+    before = _app_stats(port) if target.broker else {}
+    slow_before = _slow_consumers(monitor_port)
+    load_file, pub_file = work_dir / "loadgen.json", work_dir / "publisher.json"
+    for stale in (load_file, pub_file):
+        stale.unlink(missing_ok=True)
     helpers = [
         [
-            sys.executable, "-m", "anystream.bench.loadgen", "--port", str(port),
-            "--rate", "max" if request_rate is None else str(request_rate),
-            "--duration", str(duration),
-            "--connections", str(connections), "--paths", ",".join(paths), "--handshake",
+            sys.executable,
+            "-m",
+            "anystream.bench.loadgen",
+            "--port",
+            str(port),
+            "--rate",
+            "max" if request_rate is None else str(request_rate),
+            "--duration",
+            str(duration),
+            "--connections",
+            str(connections),
+            "--paths",
+            ",".join(paths),
+            "--handshake",
+            "--result",
+            str(load_file),
         ]
     ]
     if rate != "0":
         helpers.append(
             [
-                sys.executable, "-m", "anystream.bench.publisher", "--url", nats_url,
-                "--rate", rate, "--duration", str(duration), "--handshake",
+                sys.executable,
+                "-m",
+                "anystream.bench.publisher",
+                "--url",
+                nats_url,
+                "--rate",
+                rate,
+                "--duration",
+                str(duration),
+                "--handshake",
+                "--result",
+                str(pub_file),
+                "--subject",
+                subject,
             ]
         )
     procs = [
         subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE) for cmd in helpers
     ]
-    # Both helpers are imported (and the publisher connected) before the clock starts.
-    for proc in procs:
-        assert proc.stdout is not None
-        if proc.stdout.readline().strip() != b"ready":
-            raise RuntimeError(f"a benchmark helper failed to start: {' '.join(helpers[0][2:4])}")
-    start = time.monotonic() + 0.2
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write(f"{start}\n".encode())
-        proc.stdin.close()
-    loadgen = procs[0]
-    publisher = procs[1] if len(procs) > 1 else None
-    cpu_before = _tree_cpu_ticks(server.pid)
-    time.sleep(max(0.0, start - time.monotonic()))
-    wall_before = time.monotonic()
-    assert loadgen.stdout is not None
-    load_out = loadgen.stdout.read()
-    loadgen.wait(timeout=duration * 3 + 30)
-    published = 0
-    if publisher is not None:
-        assert publisher.stdout is not None
-        pub_out = publisher.stdout.read()
-        publisher.wait(timeout=duration * 3 + 30)
-        published = int(json.loads(pub_out or b"{}").get("published", 0))
-    cpu = (_tree_cpu_ticks(server.pid) - cpu_before) / os.sysconf("SC_CLK_TCK")
-    cpu_percent = round(100 * cpu / max(1e-9, time.monotonic() - wall_before), 1)
-    consumed = lost = None
+    try:
+        # Both helpers are imported (and the publisher connected) before the clock starts.
+        for cmd, proc in zip(helpers, procs, strict=True):
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != b"ready":
+                raise RuntimeError(f"benchmark helper {cmd[2]} failed to start")
+        start = time.monotonic() + 0.2
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write(f"{start}\n".encode())
+            proc.stdin.close()
+        cpu_before = _tree_cpu_ticks(server.pid)
+        time.sleep(max(0.0, start - time.monotonic()))
+        wall_before = time.monotonic()
+        deadline = wall_before + duration * 3 + 30
+        # Progress while the phase runs; the helpers write their figures to files.
+        while any(proc.poll() is None for proc in procs):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{target.name}: a benchmark helper did not finish")
+            tick(min(1.0, (time.monotonic() - wall_before) / duration))
+            time.sleep(0.25)
+        cpu = (_tree_cpu_ticks(server.pid) - cpu_before) / os.sysconf("SC_CLK_TCK")
+        cpu_percent = round(100 * cpu / max(1e-9, time.monotonic() - wall_before), 1)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+    load = _read_json(load_file)
+    if not load:
+        raise RuntimeError(f"{target.name}: the load generator wrote no result")
+    pub = _read_json(pub_file) if rate != "0" else {}
+    published = int(pub.get("published", 0))
+    consumed = lost = client_dropped = None
     consumed_per_s = None
-    if target.broker and before is not None:
+    if target.broker and before:
         # Let the backlog drain briefly, then count what arrived.
-        deadline = time.monotonic() + 3.0
-        after = _consumed(port)
-        while after is not None and after - before < published and time.monotonic() < deadline:
+        drain_until = time.monotonic() + 3.0
+        after = _app_stats(port)
+        while after and after["consumed"] - before["consumed"] < published:
+            if time.monotonic() > drain_until:
+                break
             time.sleep(0.1)
-            after = _consumed(port)
-        if after is not None:
-            consumed = after - before
+            after = _app_stats(port)
+        if after:
+            consumed = int(after["consumed"]) - int(before["consumed"])
             lost = max(0, published - consumed)
             consumed_per_s = round(consumed / duration, 1)
-    load = json.loads(load_out or b"{}")
+            client_dropped = _delta(after.get("client_dropped"), before.get("client_dropped"))
     per_path = load.get("paths", {})
     return PhaseResult(
         target=target.name,
@@ -256,6 +342,12 @@ def _phase(
         lost=lost,
         cpu_percent=cpu_percent,
         histograms={p: d["histogram"] for p, d in per_path.items()},
+        loadgen_cpu_percent=load.get("cpu_percent"),
+        schedule_lag_ms=load.get("schedule_lag_ms"),
+        offered=int(pub.get("offered", 0)),
+        publisher_cpu_percent=pub.get("cpu_percent"),
+        client_dropped=client_dropped,
+        slow_consumers=_delta(_slow_consumers(monitor_port), slow_before),
     )
 
 
@@ -268,24 +360,41 @@ def run_benchmark(
     connections: int,
     nats_url: str | None,
     log_dir: Path,
-    progress: Callable[[str, int, int], None] = lambda label, done, total: None,
+    progress: Callable[[str, float, int], None] = lambda label, done, total: None,
+    loadgen_ceiling: bool = True,
+    subject: str = "bench.orders",
 ) -> list[PhaseResult]:
     """Every target at every rate (bare targets at rate 0 only); results in order.
 
     Each target starts with a throughput phase: no messages, ``/hello`` closed loop
-    (``request_rate`` None), for its requests/s ceiling.
+    (``request_rate`` None), for its requests/s ceiling. With ``loadgen_ceiling`` the
+    first phase of all is the load generator against a server that does nothing
+    (target ``loadgen/null``): the most requests/s the load generator can drive here.
     """
-    plan = [(t, r) for t in targets for r in ("ceiling", *(rates if t.broker else ("0",)))]
+    servers = ([LOADGEN_CEILING] if loadgen_ceiling else []) + list(targets)
+    plan = [(t, r) for t in servers for r in ("ceiling", *(rates if t.broker else ("0",)))]
+    plan = [(t, r) for t, r in plan if t is not LOADGEN_CEILING or r == "ceiling"]
     results: list[PhaseResult] = []
     log_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        url = nats_url or stack.enter_context(NatsServer()).url
-        for target in targets:
+        monitor_port: int | None = None
+        if nats_url is None:
+            monitor_port = free_port()
+            url = stack.enter_context(NatsServer(extra_args=("-m", str(monitor_port)))).url
+        else:
+            url = nats_url
+        for target in servers:
             phases = [r for t, r in plan if t is target]
             log = log_dir / f"{target.name.replace('/', '_')}.log"
             with _serving(target, url, log) as (port, proc):
                 for rate in phases:
-                    progress(f"{target.name} @ {rate} msgs/s", len(results), len(plan))
+                    label = f"{target.name} @ {rate} msgs/s"
+                    done = len(results)
+                    progress(label, done, len(plan))
+
+                    def tick(fraction: float, label: str = label, done: int = done) -> None:
+                        progress(label, done + fraction, len(plan))
+
                     ceiling = rate == "ceiling"
                     results.append(
                         _phase(
@@ -298,6 +407,10 @@ def run_benchmark(
                             request_rate=None if ceiling else request_rate,
                             connections=connections,
                             paths=("/hello",) if ceiling else ("/health", "/hello"),
+                            work_dir=log_dir,
+                            monitor_port=monitor_port,
+                            tick=tick,
+                            subject=subject,
                         )
                     )
         progress("done", len(results), len(plan))

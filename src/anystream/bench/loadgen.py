@@ -1,8 +1,11 @@
 """An open-loop HTTP/1.1 load generator, run as its own process.
 
 ``python -m anystream.bench.loadgen --host H --port P --rate R --duration D
---connections C --paths /health,/hello`` prints one JSON object: per path, the
-latency histogram (from each request's *due* time), completed requests, errors.
+--connections C --paths /health,/hello`` prints one JSON object (or writes it to
+``--result FILE``): per path, the latency histogram (from each request's *due*
+time), completed requests, errors; and its own health: the CPU it used and how
+late its scheduler handed requests over (``schedule_lag_ms``). A load generator
+that is itself late or busy measures itself, not the server.
 
 Requests are due at a fixed rate whatever the server does; ``C`` keep-alive
 connections take due requests in turn, paths alternate. A request still waiting
@@ -86,6 +89,8 @@ async def run(
     # request is handed over only when a connection asks for one.
     send, receive = anyio.create_memory_object_stream[tuple[float, str]](0 if closed else math.inf)
     begin = time.monotonic() if start is None else start
+    # How late the ticker hands a due request over: the load generator's own delay.
+    lag = Histogram()
     # Requests not answered within this long after the run are abandoned (counted).
     grace = max(2.0, duration)
 
@@ -102,6 +107,7 @@ async def run(
                 delay = due - time.monotonic()
                 if delay > 0:
                     await anyio.sleep(delay)
+                lag.record(max(0.0, time.monotonic() - due) * 1e6)
                 await send.send((due, next(path_cycle)))
 
     async def connection(queue: MemoryObjectReceiveStream[tuple[float, str]]) -> None:
@@ -132,6 +138,7 @@ async def run(
         if stream is not None:
             await stream.aclose()
 
+    cpu_before = time.process_time()
     with anyio.move_on_after(max(0.0, begin - time.monotonic()) + duration + grace):
         async with anyio.create_task_group() as tg:
             tg.start_soon(ticker)
@@ -139,6 +146,7 @@ async def run(
                 for _ in range(connections):
                     tg.start_soon(connection, receive.clone())
     elapsed = time.monotonic() - begin
+    cpu = time.process_time() - cpu_before
     return {
         "offered_rate": rate,
         "duration": duration,
@@ -154,6 +162,8 @@ async def run(
         },
         "unsent": 0 if closed else total - sum(done.values()) - sum(errors.values()),
         "requests_per_s": round(sum(done.values()) / duration, 1),
+        "cpu_percent": round(100 * cpu / max(1e-9, elapsed), 1),
+        "schedule_lag_ms": lag.summary_ms() if lag.total else None,
     }
 
 
@@ -170,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print 'ready', then read the start time (time.monotonic()) from stdin",
     )
+    parser.add_argument("--result", default=None, help="write the JSON here, not to stdout")
     args = parser.parse_args(argv)
     start = _handshake() if args.handshake else None
     result = anyio.run(
@@ -184,7 +195,11 @@ def main(argv: list[str] | None = None) -> int:
         ),
         backend_options=_fast_loop(),
     )
-    json.dump(result, sys.stdout)
+    if args.result:
+        with open(args.result, "w") as f:
+            json.dump(result, f)
+    else:
+        json.dump(result, sys.stdout)
     return 0
 
 

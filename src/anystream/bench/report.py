@@ -12,9 +12,20 @@ from typing import Any
 
 from .driver import PhaseResult
 
-__all__ = ("environment", "table", "write_json", "write_plot")
+__all__ = ("environment", "goals", "goals_text", "table", "write_json", "write_plot")
 
-_PACKAGES = ("anystream", "faststream", "nats-py", "anyio", "hypercorn", "uvicorn", "trio")
+_PACKAGES = (
+    "anystream",
+    "faststream",
+    "nats-py",
+    "anyio",
+    "hypercorn",
+    "uvicorn",
+    "uvloop",
+    "trio",
+    "trio-asyncio",
+    "pydantic",
+)
 
 
 def environment() -> dict[str, Any]:
@@ -54,7 +65,7 @@ def table(results: Sequence[PhaseResult]) -> str:
         f"{'target':<28} {'msgs/s':>6} {'load':>5} | {'/health p50':>11} {'p99':>8}"
         f" {'p99.9':>8} {'max':>8}"
         f" | {'/hello p50':>10} {'p99':>8} | {'req/s':>7} {'err':>4} | {'published':>9}"
-        f" {'consumed/s':>10} {'lost':>6} | {'cpu%':>5}"
+        f" {'consumed/s':>10} {'lost':>6} | {'cpu%':>5} {'lg%':>4}"
     )
     lines = [head, "-" * len(head)]
     for r in results:
@@ -67,12 +78,154 @@ def table(results: Sequence[PhaseResult]) -> str:
             f" {_fmt(hello.get('p99')):>8} | {_fmt(r.requests_per_s):>7}"
             f" {r.http_errors + r.unsent:>4} | {r.published:>9}"
             f" {_fmt(r.consumed_per_s, 0):>10} {('-' if r.lost is None else r.lost):>6}"
-            f" | {_fmt(r.cpu_percent, 0):>5}"
+            f" | {_fmt(r.cpu_percent, 0):>5} {_fmt(r.loadgen_cpu_percent, 0):>4}"
         )
     lines.append(
         "latency in ms from each request's due time (open loop); load 'max': closed loop on "
-        "/hello, the requests/s ceiling; err = errors + unsent"
+        "/hello, the requests/s ceiling; err = errors + unsent;\ncpu% = the server's process "
+        "tree, lg% = the load generator (100 = one core); loadgen/null = the load "
+        "generator's own ceiling"
     )
+    lines.extend(_notes(results))
+    return "\n".join(lines)
+
+
+def _notes(results: Sequence[PhaseResult]) -> list[str]:
+    """Why a phase lost messages, fell behind, or may have measured the load generator."""
+    notes = []
+    for r in results:
+        where = f"{r.target} @ {r.rate} msgs/s"
+        if r.offered and r.published < r.offered:
+            notes.append(
+                f"note: {where}: the publisher sent {r.published} of {r.offered} due "
+                "messages (it could not keep its schedule)"
+            )
+        if r.lost:
+            causes = []
+            if r.client_dropped:
+                causes.append(f"nats-py dropped {r.client_dropped} (subscription queue full)")
+            if r.slow_consumers:
+                causes.append(f"nats-server cut the app off {r.slow_consumers}x as a slow consumer")
+            if not causes:
+                causes.append("not consumed within the 3 s drain")
+            notes.append(f"note: {where}: {r.lost} lost: " + "; ".join(causes))
+        lag = (r.schedule_lag_ms or {}).get("p99")
+        if lag is not None and lag > 10:
+            notes.append(
+                f"note: {where}: the load generator's own scheduler was {lag:.1f} ms late at "
+                "p99 (the machine was busy): latency figures include it"
+            )
+    return notes
+
+
+def _find(results: Sequence[PhaseResult], target: str, rate: str, closed: bool) -> PhaseResult:
+    for r in results:
+        if r.target == target and r.rate == rate and (r.request_rate is None) == closed:
+            return r
+    raise LookupError(target)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0 or math.isnan(a) or math.isnan(b):
+        return None
+    return round(a / b, 2)
+
+
+def goals(results: Sequence[PhaseResult]) -> list[dict[str, Any]]:
+    """The issue's goals, each as the ratio this run measured and whether it is met.
+
+    A goal whose phases were not run is left out. ``met`` is None when a figure is
+    missing (a phase without answers, say).
+    """
+    out: list[dict[str, Any]] = []
+
+    def add(goal: str, figure: str, ratio: float | None, ok: bool | None) -> None:
+        out.append({"goal": goal, "figure": figure, "ratio": ratio, "met": ok})
+
+    def p99(r: PhaseResult) -> float | None:
+        return r.latency_ms.get("/health", {}).get("p99")
+
+    for server in ("hypercorn-trio", "hypercorn-asyncio", "uvicorn"):
+        try:
+            ours = _find(results, f"anystream/{server}", "0", closed=True)
+            bare = _find(results, f"bare/{server}", "0", closed=True)
+        except LookupError:
+            continue
+        ratio = _ratio(ours.requests_per_s, bare.requests_per_s)
+        add(
+            f"{server}: idle /hello req/s >= 0.9x the bare app's",
+            f"{ours.requests_per_s:.0f} vs {bare.requests_per_s:.0f} req/s",
+            ratio,
+            None if ratio is None else ratio >= 0.9,
+        )
+    try:
+        trio = _find(results, "anystream/hypercorn-trio", "5000", closed=False)
+        aio = _find(results, "anystream/hypercorn-asyncio", "5000", closed=False)
+    except LookupError:
+        pass
+    else:
+        ratio = _ratio(p99(trio), p99(aio))
+        add(
+            "/health p99 at 5000 msgs/s: hypercorn-trio <= 1.5x hypercorn-asyncio",
+            f"{_fmt(p99(trio))} vs {_fmt(p99(aio))} ms",
+            ratio,
+            None if ratio is None else ratio <= 1.5,
+        )
+    rates = dict.fromkeys(r.rate for r in results if r.target == "faststream/uvicorn")
+    for rate in rates:
+        try:
+            ours = _find(results, "anystream/uvicorn", rate, closed=False)
+            theirs = _find(results, "faststream/uvicorn", rate, closed=False)
+        except LookupError:
+            continue
+        ratio = _ratio(p99(ours), p99(theirs))
+        add(
+            f"uvicorn @ {rate} msgs/s: /health p99 <= 1.05x faststream's",
+            f"{_fmt(p99(ours))} vs {_fmt(p99(theirs))} ms",
+            ratio,
+            None if ratio is None else ratio <= 1.05,
+        )
+        if rate != "0":
+            ratio = _ratio(ours.consumed_per_s, theirs.consumed_per_s)
+            add(
+                f"uvicorn @ {rate} msgs/s: consumption >= 0.95x faststream's",
+                f"{_fmt(ours.consumed_per_s, 0)} vs {_fmt(theirs.consumed_per_s, 0)} msgs/s",
+                ratio,
+                None if ratio is None else ratio >= 0.95,
+            )
+    try:
+        ours = _find(results, "anystream/uvicorn", "0", closed=True)
+        theirs = _find(results, "faststream/uvicorn", "0", closed=True)
+    except LookupError:
+        pass
+    else:
+        ratio = _ratio(ours.requests_per_s, theirs.requests_per_s)
+        add(
+            "uvicorn: idle /hello req/s >= 0.95x faststream's",
+            f"{ours.requests_per_s:.0f} vs {theirs.requests_per_s:.0f} req/s",
+            ratio,
+            None if ratio is None else ratio >= 0.95,
+        )
+    for r in results:
+        if r.rate == "5000" and r.target.startswith("anystream/") and r.request_rate:
+            add(
+                f"{r.target.removeprefix('anystream/')} @ 5000 msgs/s: 0 messages lost",
+                f"{r.published} published, {'-' if r.lost is None else r.lost} lost",
+                None,
+                None if r.lost is None else r.lost == 0,
+            )
+    return out
+
+
+def goals_text(checked: Sequence[dict[str, Any]]) -> str:
+    """The goals as lines: met / NOT MET / unknown, the goal, the ratio and the figures."""
+    if not checked:
+        return ""
+    lines = ["goals (the issue's, from this one run):"]
+    for g in checked:
+        mark = {True: "met    ", False: "NOT MET", None: "unknown"}[g["met"]]
+        ratio = "" if g["ratio"] is None else f" ({g['ratio']:.2f}x)"
+        lines.append(f"  {mark}  {g['goal']}: {g['figure']}{ratio}")
     return "\n".join(lines)
 
 
@@ -80,6 +233,7 @@ def write_json(path: Path, results: Sequence[PhaseResult], settings: dict[str, A
     document = {
         "environment": environment(),
         "settings": settings,
+        "goals": goals(results),
         "results": [r.as_dict() for r in results],
     }
     path.write_text(json.dumps(document, indent=1, default=_nan_to_none))

@@ -2,7 +2,8 @@
 
 - ``app``: anystream's ``AsgiFastStream`` with a realistic subscriber (parse a
   pydantic model, touch shared state), ``/health`` (``make_ping_asgi``), a trivial
-  ``/hello`` route and ``/stats`` (messages consumed so far).
+  ``/hello`` route and ``/stats`` (messages consumed so far, and messages the NATS
+  client dropped because the subscription's queue was full).
 - ``faststream_app``: the same on faststream's own ``faststream.asgi.AsgiFastStream``
   (the baseline; asyncio only).
 - ``bare``: a bare ASGI callable with no broker, the server's own ceiling.
@@ -22,6 +23,7 @@ from faststream.nats import NatsBroker
 from pydantic import BaseModel
 
 from anystream.asgi import AsgiFastStream, AsgiResponse, JSONResponse, get, make_ping_asgi
+from anystream.slicing import stats as consume_stats
 
 SUBJECT = "bench.orders"
 NATS_URL = os.environ.get("NATS_URL", "nats://127.0.0.1:4222")
@@ -34,7 +36,7 @@ class Order(BaseModel):
     sku: str
 
 
-def _build(responses: Any, app_class: Any, get_: Any, ping: Any) -> Any:
+def _build(responses: Any, app_class: Any, get_: Any, ping: Any, drops: Any = None) -> Any:
     broker = NatsBroker(NATS_URL, logger=None)
     totals: Counter[str] = Counter()
     consumed = 0
@@ -51,7 +53,10 @@ def _build(responses: Any, app_class: Any, get_: Any, ping: Any) -> Any:
 
     @get_  # type: ignore[untyped-decorator]
     async def stats(scope: Any) -> Any:
-        return responses.JSONResponse({"consumed": consumed, "skus": len(totals)})
+        body: dict[str, Any] = {"consumed": consumed, "skus": len(totals)}
+        if drops is not None:  # messages nats-py dropped (subscription queue full)
+            body["client_dropped"] = drops(broker)
+        return responses.JSONResponse(body)
 
     return app_class(
         broker,
@@ -69,7 +74,11 @@ class _Ours:
     JSONResponse = JSONResponse
 
 
-app = _build(_Ours, AsgiFastStream, get, make_ping_asgi)
+def _client_dropped(broker: NatsBroker) -> int:
+    return consume_stats(broker).slow_consumer_dropped
+
+
+app = _build(_Ours, AsgiFastStream, get, make_ping_asgi, _client_dropped)
 faststream_app = _build(
     faststream_response,
     faststream_asgi.AsgiFastStream,

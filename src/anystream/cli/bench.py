@@ -47,6 +47,11 @@ def add_parser(subparsers: Any) -> None:
         "--app", default=None, help="benchmark your own module:app (needs /health and /hello)"
     )
     parser.add_argument(
+        "--subject",
+        default="bench.orders",
+        help="the subject the publisher publishes to (default: %(default)s, the sample app's)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=None, help="write results.json and plot.png here"
     )
     parser.add_argument("--quick", action="store_true", help="a ~30 s smoke run")
@@ -71,15 +76,19 @@ def _rates(text: str) -> list[str]:
 
 
 def _check_nats(url: str) -> None:
+    """The URL must name a server that greets like NATS (``INFO {...}``) within 2 s."""
     parsed = urlparse(url)
     if parsed.scheme not in ("nats", "tls") or not parsed.hostname:
         raise CLIError(f"--nats-url: {url!r} is not a nats:// URL")
+    where = f"{parsed.hostname}:{parsed.port or 4222}"
     try:
-        with socket.create_connection((parsed.hostname, parsed.port or 4222), timeout=2):
-            pass
+        with socket.create_connection((parsed.hostname, parsed.port or 4222), timeout=2) as sock:
+            greeting = sock.recv(5)
     except OSError as exc:
-        where = f"{parsed.hostname}:{parsed.port or 4222}"
-        raise CLIError(f"--nats-url: {where} does not answer ({exc.strerror or exc})") from None
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise CLIError(f"--nats-url: {where} does not answer ({reason})") from None
+    if not greeting.startswith(b"INFO"):
+        raise CLIError(f"--nats-url: {where} answers, but not as a NATS server")
 
 
 def _check_app(spec: str) -> None:
@@ -99,17 +108,22 @@ def _check_app(spec: str) -> None:
         raise CLIError(f"--app: {module_name!r} has no ASGI app named {attribute!r}")
 
 
-def _progress(label: str, done: int, total: int) -> None:
+def _progress(label: str, done: float, total: int) -> None:
+    """One line on stderr, redrawn in place: a bar over all phases, this phase's share."""
     width = 30
     filled = int(width * done / max(1, total))
     bar = "#" * filled + "." * (width - filled)
-    end = "\n" if done == total else "\r"
-    print(f"\r[{bar}] {done}/{total} {label:<45}", end=end, file=sys.stderr, flush=True)
+    finished = done >= total
+    phase = "" if finished else f" phase {int(done) + 1}/{total} {int(100 * (done % 1)):>3}%"
+    line = f"\r[{bar}]{phase} {label:<42}"
+    if finished:
+        line = f"\r[{bar}] {total}/{total} phases done" + " " * 40
+    print(line, end="\n" if finished else "", file=sys.stderr, flush=True)
 
 
 def main(args: argparse.Namespace, extra: list[str]) -> int:
     from ..bench.driver import TARGETS, Target, run_benchmark
-    from ..bench.report import table, write_json, write_plot
+    from ..bench.report import goals, goals_text, table, write_json, write_plot
 
     if extra:
         raise CLIError(f"unknown arguments: {' '.join(extra)}")
@@ -132,10 +146,11 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     targets = [TARGETS[n] for n in names]
     if args.app:
         _check_app(args.app)
+        # Your app in place of the sample app; the bare ceilings stay for comparison.
         targets = [
-            Target(f"{args.app}/{t.server}", t.server, args.app)
+            Target(f"{args.app}/{t.server}", t.server, args.app) if t.broker else t
             for t in targets
-            if t.broker and t.name.startswith("anystream/")
+            if not t.name.startswith("faststream/")
         ]
     out_dir: Path = args.out or Path("bench-out")
     began = time.monotonic()
@@ -149,10 +164,14 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
             nats_url=args.nats_url,
             log_dir=out_dir / "logs",
             progress=_progress,
+            subject=args.subject,
         )
     except RuntimeError as exc:
         raise CLIError(str(exc), code=1) from None
     print(table(results))
+    checked = goals_text(goals(results))
+    if checked:
+        print(checked)
     settings = {
         "targets": names,
         "rates": rates,
@@ -160,6 +179,7 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
         "request_rate": args.request_rate,
         "connections": args.connections,
         "app": args.app,
+        "subject": args.subject,
         "wall_seconds": round(time.monotonic() - began, 1),
     }
     if args.out is not None:
