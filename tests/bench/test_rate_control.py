@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections import Counter
 from typing import Any
 
 import anyio
 import pytest
 from anyio.abc import SocketStream
+from anyio.streams.buffered import BufferedByteReceiveStream
 
 import anystream.nats
 from anystream.bench import loadgen, null_server
@@ -149,3 +151,39 @@ async def test_the_publisher_publishes_rate_times_duration_messages_all_delivere
             ids = [json.loads((await sub.next_msg(timeout=10)).data)["id"] for _ in range(500)]
     assert result["published"] == result["offered"] == 500
     assert ids == list(range(500))  # in order, none missing
+
+
+async def test_one_load_generator_process_runs_phase_after_phase_as_the_driver_asks(
+    tmp_path: Any,
+) -> None:
+    server = CountingServer()
+    listener, port = await _serve(server.handle)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, server.handle)
+        with anyio.fail_after(60):
+            async with await anyio.open_process(
+                [sys.executable, "-m", "anystream.bench.loadgen", "--serve"]
+            ) as proc:
+                assert proc.stdin is not None and proc.stdout is not None
+                lines = BufferedByteReceiveStream(proc.stdout)
+                results = []
+                for index, rate in enumerate((100, 300)):
+                    result = tmp_path / f"phase{index}.json"
+                    command = {
+                        "port": port,
+                        "rate": rate,
+                        "duration": 0.2,
+                        "connections": 2,
+                        "paths": ["/health"],
+                        "result": str(result),
+                    }
+                    await proc.stdin.send(json.dumps(command).encode() + b"\n")
+                    assert await lines.receive_until(b"\n", 100) == b"ready"
+                    await proc.stdin.send(f"{time.monotonic()}\n".encode())
+                    assert await lines.receive_until(b"\n", 100) == b"done"
+                    results.append(json.loads(result.read_text()))
+                await proc.stdin.aclose()
+                assert await proc.wait() == 0
+        tg.cancel_scope.cancel()
+    assert [r["paths"]["/health"]["completed"] for r in results] == [20, 60]
+    assert server.paths["/health"] == 80

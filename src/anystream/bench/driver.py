@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,8 @@ TARGETS: dict[str, Target] = {
 LOADGEN_CEILING = Target("loadgen/null", "null", "", broker=False)
 
 DEFAULT_TARGETS = tuple(TARGETS)
+#: After a phase, how long the app may go on consuming its backlog before it is counted.
+DRAIN_SECONDS = 3.0
 DEFAULT_RATES: tuple[str, ...] = ("0", "1000", "5000", "max")
 
 
@@ -213,13 +216,71 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+class _Helper:
+    """A long-lived helper process (load generator or publisher), see :mod:`.helper`."""
+
+    def __init__(self, name: str, command: list[str], log: Path) -> None:
+        self.name = name
+        with open(log, "ab") as err:
+            # Unbuffered: select() must see every line the helper writes.
+            self.proc = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, bufsize=0
+            )
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(f"{line}\n".encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            raise RuntimeError(f"the {self.name} exited ({self.proc.poll()})") from None
+
+    def expect(self, word: str, timeout: float) -> None:
+        """Wait for ``word`` on the helper's stdout (a line) for up to ``timeout`` s."""
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline().strip().decode() if ready else None
+        if line != word:
+            if line is None:
+                raise RuntimeError(f"the {self.name} did not answer within {timeout:g} s")
+            raise RuntimeError(f"the {self.name} exited ({self.proc.poll()}); see its log")
+
+    def answered(self, timeout: float) -> bool:
+        """Whether a line is waiting on stdout within ``timeout`` s."""
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        return bool(ready)
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            with suppress(BrokenPipeError):
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+@contextmanager
+def _helper(name: str, command: list[str], log: Path) -> Iterator[_Helper]:
+    helper = _Helper(name, command, log)
+    try:
+        yield helper
+    finally:
+        helper.close()
+
+
 def _phase(
     target: Target,
     port: int,
     server: subprocess.Popen[bytes],
-    nats_url: str,
     rate: str,
     *,
+    loadgen: _Helper,
+    publisher: _Helper | None,
     duration: float,
     request_rate: float | None,
     connections: int,
@@ -234,78 +295,49 @@ def _phase(
     load_file, pub_file = work_dir / "loadgen.json", work_dir / "publisher.json"
     for stale in (load_file, pub_file):
         stale.unlink(missing_ok=True)
-    helpers = [
-        [
-            sys.executable,
-            "-m",
-            "anystream.bench.loadgen",
-            "--port",
-            str(port),
-            "--rate",
-            "max" if request_rate is None else str(request_rate),
-            "--duration",
-            str(duration),
-            "--connections",
-            str(connections),
-            "--paths",
-            ",".join(paths),
-            "--handshake",
-            "--result",
-            str(load_file),
-        ]
+    commands: list[tuple[_Helper, dict[str, Any]]] = [
+        (
+            loadgen,
+            {
+                "port": port,
+                "rate": "max" if request_rate is None else request_rate,
+                "duration": duration,
+                "connections": connections,
+                "paths": list(paths),
+                "result": str(load_file),
+            },
+        )
     ]
     if rate != "0":
-        helpers.append(
-            [
-                sys.executable,
-                "-m",
-                "anystream.bench.publisher",
-                "--url",
-                nats_url,
-                "--rate",
-                rate,
-                "--duration",
-                str(duration),
-                "--handshake",
-                "--result",
-                str(pub_file),
-                "--subject",
-                subject,
-            ]
+        assert publisher is not None
+        commands.append(
+            (
+                publisher,
+                {"rate": rate, "duration": duration, "subject": subject, "result": str(pub_file)},
+            )
         )
-    procs = [
-        subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE) for cmd in helpers
-    ]
-    try:
-        # Both helpers are imported (and the publisher connected) before the clock starts.
-        for cmd, proc in zip(helpers, procs, strict=True):
-            assert proc.stdout is not None
-            if proc.stdout.readline().strip() != b"ready":
-                raise RuntimeError(f"benchmark helper {cmd[2]} failed to start")
-        start = time.monotonic() + 0.2
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.write(f"{start}\n".encode())
-            proc.stdin.close()
-        cpu_before = _tree_cpu_ticks(server.pid)
-        time.sleep(max(0.0, start - time.monotonic()))
-        wall_before = time.monotonic()
-        deadline = wall_before + duration * 3 + 30
-        # Progress while the phase runs; the helpers write their figures to files.
-        while any(proc.poll() is None for proc in procs):
+    # Every helper is ready (the publisher connected) before the common clock starts.
+    for helper, command in commands:
+        helper.send(json.dumps(command))
+    for helper, _ in commands:
+        helper.expect("ready", timeout=30)
+    start = time.monotonic() + 0.1
+    for helper, _ in commands:
+        helper.send(repr(start))
+    cpu_before = _tree_cpu_ticks(server.pid)
+    time.sleep(max(0.0, start - time.monotonic()))
+    wall_before = time.monotonic()
+    deadline = wall_before + duration * 3 + 30
+    # Progress while the phase runs; the helpers write their figures to files.
+    for helper, _ in commands:
+        while not helper.answered(0.25):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{target.name}: a benchmark helper did not finish")
-            tick(min(1.0, (time.monotonic() - wall_before) / duration))
-            time.sleep(0.25)
-        cpu = (_tree_cpu_ticks(server.pid) - cpu_before) / os.sysconf("SC_CLK_TCK")
-        cpu_percent = round(100 * cpu / max(1e-9, time.monotonic() - wall_before), 1)
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+                raise RuntimeError(f"{target.name}: the {helper.name} did not finish")
+            tick(min(0.99, (time.monotonic() - wall_before) / duration))
+        helper.expect("done", timeout=1)
+    phase_end = time.monotonic()
+    cpu = (_tree_cpu_ticks(server.pid) - cpu_before) / os.sysconf("SC_CLK_TCK")
+    cpu_percent = round(100 * cpu / max(1e-9, phase_end - wall_before), 1)
     load = _read_json(load_file)
     if not load:
         raise RuntimeError(f"{target.name}: the load generator wrote no result")
@@ -314,18 +346,22 @@ def _phase(
     consumed = lost = client_dropped = None
     consumed_per_s = None
     if target.broker and before:
-        # Let the backlog drain briefly, then count what arrived.
-        drain_until = time.monotonic() + 3.0
-        after = _app_stats(port)
+        # Let the backlog drain (at most 3 s; until every message arrived or the count
+        # stops moving), then count. The rate is over the time consumption went on.
+        drain_until = phase_end + DRAIN_SECONDS
+        after, last_change = _app_stats(port), phase_end
         while after and after["consumed"] - before["consumed"] < published:
-            if time.monotonic() > drain_until:
+            if time.monotonic() > drain_until or time.monotonic() - last_change > 0.5:
                 break
-            time.sleep(0.1)
-            after = _app_stats(port)
+            time.sleep(0.02)
+            latest = _app_stats(port)
+            if latest and latest["consumed"] != after["consumed"]:
+                last_change = time.monotonic()
+            after = latest or after
         if after:
             consumed = int(after["consumed"]) - int(before["consumed"])
             lost = max(0, published - consumed)
-            consumed_per_s = round(consumed / duration, 1)
+            consumed_per_s = round(consumed / max(duration, last_change - wall_before), 1)
             client_dropped = _delta(after.get("client_dropped"), before.get("client_dropped"))
     per_path = load.get("paths", {})
     return PhaseResult(
@@ -383,6 +419,22 @@ def run_benchmark(
             url = stack.enter_context(NatsServer(extra_args=("-m", str(monitor_port)))).url
         else:
             url = nats_url
+        loadgen = stack.enter_context(
+            _helper(
+                "load generator",
+                [sys.executable, "-m", "anystream.bench.loadgen", "--serve"],
+                log_dir / "loadgen.log",
+            )
+        )
+        publisher = None
+        if any(t.broker for t in servers) and any(r != "0" for r in rates):
+            publisher = stack.enter_context(
+                _helper(
+                    "publisher",
+                    [sys.executable, "-m", "anystream.bench.publisher", "--url", url, "--serve"],
+                    log_dir / "publisher.log",
+                )
+            )
         for target in servers:
             phases = [r for t, r in plan if t is target]
             log = log_dir / f"{target.name.replace('/', '_')}.log"
@@ -401,8 +453,9 @@ def run_benchmark(
                             target,
                             port,
                             proc,
-                            url,
                             "0" if ceiling else rate,
+                            loadgen=loadgen,
+                            publisher=publisher,
                             duration=duration,
                             request_rate=None if ceiling else request_rate,
                             connections=connections,

@@ -1,11 +1,12 @@
 """An open-loop HTTP/1.1 load generator, run as its own process.
 
 ``python -m anystream.bench.loadgen --host H --port P --rate R --duration D
---connections C --paths /health,/hello`` prints one JSON object (or writes it to
-``--result FILE``): per path, the latency histogram (from each request's *due*
-time), completed requests, errors; and its own health: the CPU it used and how
-late its scheduler handed requests over (``schedule_lag_ms``). A load generator
-that is itself late or busy measures itself, not the server.
+--connections C --paths /health,/hello`` prints one JSON object (``--serve``:
+runs phase after phase as the driver asks, see :mod:`.helper`): per path, the
+latency histogram (from each request's *due* time), completed requests, errors;
+and its own health: the CPU it used and how late its scheduler handed requests
+over (``schedule_lag_ms``). A load generator that is itself late or busy measures
+itself, not the server.
 
 Requests are due at a fixed rate whatever the server does; ``C`` keep-alive
 connections take due requests in turn, paths alternate. A request still waiting
@@ -27,6 +28,7 @@ import anyio
 from anyio.abc import SocketStream
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from .helper import command_loop
 from .schedule import due_at
 from .stats import Histogram
 
@@ -167,22 +169,36 @@ async def run(
     }
 
 
+async def _serve_phase(command: dict[str, Any], start: float) -> dict[str, Any]:
+    rate = command["rate"]
+    return await run(
+        command.get("host", "127.0.0.1"),
+        int(command["port"]),
+        rate=None if rate == "max" else float(rate),
+        duration=float(command["duration"]),
+        connections=int(command["connections"]),
+        paths=list(command["paths"]),
+        start=start,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="anystream.bench.loadgen")
+    parser.add_argument(
+        "--serve", action="store_true", help="take phases from stdin (see anystream.bench.helper)"
+    )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--rate", required=True, help="requests per second, or 'max'")
-    parser.add_argument("--duration", type=float, required=True)
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--rate", help="requests per second, or 'max'")
+    parser.add_argument("--duration", type=float)
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--paths", default="/health")
-    parser.add_argument(
-        "--handshake",
-        action="store_true",
-        help="print 'ready', then read the start time (time.monotonic()) from stdin",
-    )
-    parser.add_argument("--result", default=None, help="write the JSON here, not to stdout")
     args = parser.parse_args(argv)
-    start = _handshake() if args.handshake else None
+    if args.serve:
+        anyio.run(command_loop, _serve_phase, backend_options=_fast_loop())
+        return 0
+    if args.port is None or args.rate is None or args.duration is None:
+        parser.error("--port, --rate and --duration are required (or --serve)")
     result = anyio.run(
         lambda: run(
             args.host,
@@ -191,26 +207,11 @@ def main(argv: list[str] | None = None) -> int:
             duration=args.duration,
             connections=args.connections,
             paths=args.paths.split(","),
-            start=start,
         ),
         backend_options=_fast_loop(),
     )
-    if args.result:
-        with open(args.result, "w") as f:
-            json.dump(result, f)
-    else:
-        json.dump(result, sys.stdout)
+    json.dump(result, sys.stdout)
     return 0
-
-
-def _handshake() -> float:
-    """Tell the driver we are ready (imports done), then wait for the common start time.
-
-    Without it, a process that is slow to start would find its first requests
-    already overdue and report its own start-up as server latency.
-    """
-    print("ready", flush=True)
-    return float(sys.stdin.readline())
 
 
 def _fast_loop() -> dict[str, Any]:
