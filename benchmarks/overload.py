@@ -263,15 +263,17 @@ def _child(role: str, args: list[str]) -> subprocess.Popen[bytes]:
 
 def run_phase(target: str, rate: float | None, budget: str, opts: argparse.Namespace,
               ) -> dict[str, Any]:
+    from anystream.bench.driver import _tree_cpu_ticks
     from anystream.testing import NatsServer, free_port
 
-    result: dict[str, Any] = {"target": target, "offered": rate or "max", "slicing": budget}
+    offered: float | str = "max" if rate is None else rate
+    result: dict[str, Any] = {"target": target, "offered": offered, "slicing": budget}
     with NatsServer() as nats_server:
         port = free_port()
         env = {**os.environ, "NATS_URL": nats_server.url, "PYTHONUNBUFFERED": "1",
                "OVERLOAD_APP": "faststream" if target.startswith("faststream") else "anystream",
                "OVERLOAD_BUDGET": budget}
-        log = open(opts.log_dir / f"{target}-{rate or 'max'}-{budget}.log", "wb")  # noqa: SIM115
+        log = open(opts.log_dir / f"{target}-{offered}-{budget}.log", "wb")  # noqa: SIM115
         server = subprocess.Popen(_server_command(target, port), cwd=ROOT, env=env,
                                   stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -282,15 +284,22 @@ def run_phase(target: str, rate: float | None, budget: str, opts: argparse.Names
                 time.sleep(0.1)
             start = time.time() + 1.0
             common = ["--start", str(start), "--duration", str(opts.duration)]
-            pub = _child("publisher", [*common, "--url", nats_server.url,
-                                       "--rate", str(rate or 0),
-                                       "--max-messages", str(opts.max_messages)])
+            pub = None if rate == 0 else _child(
+                "publisher", [*common, "--url", nats_server.url, "--rate", str(rate or 0),
+                              "--max-messages", str(opts.max_messages)])
             probe = _child("prober", [*common, "--port", str(port),
                                       "--probe-rate", str(opts.probe_rate),
                                       "--connections", str(opts.connections),
                                       "--live-rate", str(opts.live_rate)])
+            # The app's CPU (server process tree) over the probing window: with no
+            # messages (offered 0), what serving the probes alone costs.
+            time.sleep(max(0.0, start - time.time()))
+            ticks = _tree_cpu_ticks(server.pid)
+            time.sleep(opts.duration)
+            result["app_cpu_percent"] = 100 * (_tree_cpu_ticks(server.pid) - ticks) / (
+                os.sysconf("SC_CLK_TCK") * opts.duration)
             limit = opts.duration + 40
-            pub_out, _ = pub.communicate(timeout=limit)
+            pub_out = pub.communicate(timeout=limit)[0] if pub else b"{}"
             probe_out, _ = probe.communicate(timeout=limit)
             result["publisher"] = json.loads(pub_out or b"{}")
             result["probes"] = json.loads(probe_out or b"{}")
@@ -332,7 +341,7 @@ def _fmt(v: Any, spec: str = ".0f") -> str:
 def print_table(results: list[dict[str, Any]]) -> None:
     head = (f"{'target':<19} {'offered':>7} {'slicing':>7} {'p50 ms':>8} {'p99 ms':>8} "
             f"{'max ms':>8} {'ok/probes':>10} {'live p99':>8} {'consumed/s':>10} {'per cpu-s':>9} "
-            f"{'drops':>7}")
+            f"{'drops':>7} {'app cpu%':>8}")
     print(head)
     print("-" * len(head))
     for r in results:
@@ -344,7 +353,87 @@ def print_table(results: list[dict[str, Any]]) -> None:
               f"{str(p.get('answered', 0)) + '/' + str(p.get('probes', 0)):>10} "
               f"{_fmt(p.get('live', {}).get('p99_ms'), '.1f'):>8} "
               f"{_fmt(r.get('consumed_rate')):>10} {_fmt(r.get('consumed_per_cpu_s')):>9} "
-              f"{_fmt(drops, 'd'):>7}")
+              f"{_fmt(drops, 'd'):>7} {_fmt(r.get('app_cpu_percent')):>8}")
+
+
+def print_goals(results: list[dict[str, Any]]) -> None:
+    """The issue's goals per server and offered rate, slicing on (the last setting).
+
+    ``vs off`` compares with slicing off, where the probes are mostly left
+    unanswered and cost nothing. With an idle phase (offered 0) in the run, the
+    probes' own CPU share is known, and ``vs off minus probes`` compares with
+    what consumption could reach once the probes are served.
+    """
+    rows = [r for r in results if "error" not in r]
+
+    def find(target: str, offered: Any, on: bool) -> dict[str, Any] | None:
+        match = [r for r in rows if r["target"] == target and r["offered"] == offered
+                 and (r["slicing"] != "off") == on]
+        return match[-1] if match else None
+
+    print(f"{'server':<19} {'offered':>7} {'p99 ms':>8} {'<=50':>5} {'on/s':>7} {'off/s':>7} "
+          f"{'vs off':>7} {'probe cpu':>9} {'vs off minus probes':>19}")
+    for target in dict.fromkeys(r["target"] for r in rows):
+        idle = next((r for r in rows if r["target"] == target and r["offered"] == 0), None)
+        share = min(1.0, idle["app_cpu_percent"] / 100) if idle and (
+            idle.get("app_cpu_percent") is not None) else None
+        for offered in dict.fromkeys(r["offered"] for r in rows if r["offered"] != 0):
+            on, off = find(target, offered, True), find(target, offered, False)
+            if on is None or off is None or not off.get("consumed_rate"):
+                continue
+            p99 = on.get("probes", {}).get("p99_ms")
+            ratio = on["consumed_rate"] / off["consumed_rate"]
+            bound = None if share is None else off["consumed_rate"] * (1 - share)
+            share_s = "-" if share is None else f"{100 * share:.0f}%"
+            vs_bound = "-" if not bound else f"{on['consumed_rate'] / bound:.2f}x"
+            print(f"{target:<19} {offered!s:>7} {_fmt(p99):>8} "
+                  f"{'yes' if p99 is not None and p99 <= 50 else 'no':>5} "
+                  f"{on['consumed_rate']:>7.0f} {off['consumed_rate']:>7.0f} {ratio:>6.2f}x "
+                  f"{share_s:>9} {vs_bound:>19}")
+
+
+def plot(results: list[dict[str, Any]], path: Path) -> None:
+    """Two panels per offered rate: ``/health`` p99 (log scale) and consumed msgs/s,
+    one bar per slicing setting, grouped by server."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in results if "error" not in r and r["offered"] != 0]
+    offered = list(dict.fromkeys(str(r["offered"]) for r in rows))
+    targets = list(dict.fromkeys(r["target"] for r in rows))
+    settings = list(dict.fromkeys(r["slicing"] for r in rows))
+    fig, axes = plt.subplots(len(offered), 2, figsize=(12, 4.2 * len(offered)), squeeze=False)
+    width = 0.8 / max(1, len(settings))
+    for row, rate in enumerate(offered):
+        for col, (key, label) in enumerate((("p99", "/health p99 ms (log)"),
+                                            ("consumed", "consumed msgs/s"))):
+            ax = axes[row][col]
+            for i, setting in enumerate(settings):
+                xs, ys = [], []
+                for x, target in enumerate(targets):
+                    match = [r for r in rows if r["target"] == target
+                             and str(r["offered"]) == rate and r["slicing"] == setting]
+                    if not match:
+                        continue
+                    r = match[0]
+                    value = (r.get("probes", {}).get("p99_ms") if key == "p99"
+                             else r.get("consumed_rate"))
+                    if value is not None:
+                        xs.append(x + (i - (len(settings) - 1) / 2) * width)
+                        ys.append(value)
+                name = "slicing off" if setting == "off" else f"slicing {setting}"
+                ax.bar(xs, ys, width, label=name)
+            if key == "p99":
+                ax.set_yscale("log")
+                ax.axhline(50, color="red", linestyle="--", linewidth=1, label="50 ms goal")
+            ax.set_xticks(range(len(targets)))
+            ax.set_xticklabels(targets, rotation=20, ha="right", fontsize=8)
+            ax.set_title(f"{label}, {rate} msgs/s offered")
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
 
 
 def main() -> int:
@@ -362,6 +451,9 @@ def main() -> int:
                         help="GET /live (no broker round trip) per second, 0: off")
     parser.add_argument("--max-messages", type=int, default=3_000_000)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--plot", type=Path, help="write a PNG of p99 and consumption here")
+    parser.add_argument("--plot-from", type=Path,
+                        help="only plot the results in this JSON (from --out) to --plot")
     # child roles
     parser.add_argument("--start", type=float, default=0.0)
     parser.add_argument("--url", default="")
@@ -380,6 +472,12 @@ def main() -> int:
         print(json.dumps(out))
         return 0
 
+    if opts.plot_from:
+        if not opts.plot:
+            parser.error("--plot-from needs --plot FILE")
+        plot(json.loads(opts.plot_from.read_text())["results"], opts.plot)
+        return 0
+
     import tempfile
 
     opts.log_dir = Path(tempfile.mkdtemp(prefix="anystream-overload-"))
@@ -388,11 +486,14 @@ def main() -> int:
         for rate_s in opts.rates.split(","):
             rate = None if rate_s == "max" else float(rate_s)
             budgets = ["off"] if target.startswith("faststream") else opts.budgets.split(",")
+            if rate == 0:  # no messages: what the probes cost, with the default settings
+                budgets = budgets[-1:]
             for budget in budgets:
                 try:
                     r = run_phase(target, rate, budget, opts)
                 except Exception as exc:  # one broken phase must not lose the others
-                    r = {"target": target, "offered": rate or "max", "slicing": budget,
+                    r = {"target": target, "offered": "max" if rate is None else rate,
+                         "slicing": budget,
                          "error": str(exc)}
                 results.append(r)
                 print_table([r])
@@ -402,11 +503,16 @@ def main() -> int:
                                                     "cpus": os.cpu_count()}, indent=1))
     print()
     print_table(results)
+    print()
+    print_goals(results)
     print(f"\nserver logs: {opts.log_dir}")
     if opts.out:
         opts.out.write_text(json.dumps({"results": results, "cpus": os.cpu_count(),
                                         "duration": opts.duration,
                                         "probe_rate": opts.probe_rate}, indent=1))
+    if opts.plot:
+        plot(results, opts.plot)
+        print(f"plot: {opts.plot}")
     return 0
 
 

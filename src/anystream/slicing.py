@@ -13,17 +13,16 @@ to the event loop (``anyio.sleep(0)``, in the broker's asyncio loop, also on tri
 through trio-asyncio). It yields once per budget, not after every message, so
 consumption keeps its throughput.
 
-Each yield also hands nats-py's reader a turn, and the reader parses a whole
-socket read without suspending: under overload it parsed every offered message
-into the client's queue and took as much CPU as the handlers (measured with
-py-spy). So, on asyncio's own socket transports (asyncio, and trio through
-trio-asyncio), the slicer also caps each socket read: 16 KiB while the client
-holds fewer than ``backlog_limit`` messages (default 512), 2 KiB once it holds
-more. The reader then parses a few dozen messages per event-loop turn: every turn
-still proves the connection alive (``anystream.ping`` counts fresh traffic), the
-server holds the excess (TCP backpressure, as without slicing), and the CPU goes
-to the handlers. uvloop's transports have no read size to cap; they are left as
-they are.
+Each yield also hands nats-py's reader a turn, and the reader parses everything
+that has arrived without suspending (a socket read brings up to 256 KiB): under
+overload it parsed every offered message into the client's queue and took as much
+CPU as the handlers (measured with py-spy). So the slicer also paces the reader
+(:class:`_PacedRead`, on any event loop: asyncio, uvloop, trio-asyncio): it parses
+at most 16 KiB per read while the client holds fewer than ``backlog_limit``
+messages (default 512); once it holds more, the reader yields before each read and
+parses 2 KiB. A few dozen messages per event-loop turn still prove the connection
+alive (``anystream.ping`` counts fresh traffic), the server holds the excess (TCP
+backpressure, as without slicing), and the CPU goes to the handlers.
 
 It also counts messages that nats-py drops for a slow consumer (its subscription
 queue is full: ``SlowConsumerError`` through the error callback), logs them once
@@ -62,14 +61,14 @@ logger = logging.getLogger("anystream.slicing")
 DEFAULT_CONSUME_BUDGET = 0.002
 
 #: Client-side backlog (messages queued in a connection's subscriptions) from which
-#: the NATS socket is read in small pieces only (``DEFAULT_TRICKLE_BYTES``).
+#: the NATS reader parses small pieces only (``DEFAULT_TRICKLE_BYTES``), yielding first.
 DEFAULT_BACKLOG_LIMIT = 512
 
-#: Bytes per NATS socket read while consuming with slicing on (asyncio's own
-#: transports; asyncio reads 256 KiB, a ~20 ms parse on this machine).
+#: Bytes per NATS read (parsed without suspending) while the backlog is under the
+#: limit (a whole 256 KiB socket read is a ~20 ms parse on this machine).
 DEFAULT_READ_BYTES = 16384
 
-#: Bytes per NATS socket read once the backlog limit is reached.
+#: Bytes per NATS read once the backlog limit is reached.
 DEFAULT_TRICKLE_BYTES = 2048
 
 #: At most one slow-consumer log line per this many seconds (per broker).
@@ -86,7 +85,8 @@ class ConsumeStats:
     consumed: int = 0
     #: Times the consumer yielded to the event loop because its budget was spent.
     yields: int = 0
-    #: Of those, yields with a backlog at or over the limit: socket reads held back.
+    #: NATS reads held to ``trickle_bytes`` (after a yield) because the client-side
+    #: backlog was at or over the limit.
     held_reads: int = 0
     #: Messages nats-py dropped because a subscription's pending queue was full.
     slow_consumer_dropped: int = 0
@@ -102,6 +102,42 @@ class ConsumeStats:
             "slow_consumer_dropped": self.slow_consumer_dropped,
             "slow_consumer_by_subject": dict(self.slow_consumer_by_subject),
         }
+
+
+class _PacedRead:
+    """nats-py's transport ``read``, paced by the client-side backlog.
+
+    nats-py's reader task loops ``read(32 KiB)`` then parses the bytes without
+    suspending, and the stream under it returns at once while its buffer holds
+    data (a socket read can bring 256 KiB). So each event-loop turn the reader
+    parsed everything that had arrived. Through this wrapper it parses at most
+    ``read_bytes`` per read while the client holds fewer than ``backlog_limit``
+    messages; over the limit, it yields to the event loop before each read and
+    reads ``trickle_bytes``. The excess waits in the stream's buffer, which then
+    stops reading the socket, so the kernel and nats-server hold the rest (TCP
+    backpressure). Works on any event loop (asyncio, uvloop, trio-asyncio): it
+    sizes the parse, not the socket read.
+    """
+
+    __slots__ = ("_client", "_inner", "_slicer")
+
+    def __init__(self, slicer: TimeSlicer, client: Any, inner: Callable[[int], Awaitable[bytes]]):
+        self._slicer = slicer
+        self._client = client
+        self._inner = inner
+
+    async def __call__(self, size: int) -> bytes:
+        slicer = self._slicer
+        limit = slicer.backlog_limit
+        if limit is not None and slicer.backlog(self._client) >= limit:
+            slicer._trickling = True
+            slicer.stats.held_reads += 1
+            await anyio.lowlevel.checkpoint()
+            size = min(size, slicer.trickle_bytes)
+        else:
+            slicer._trickling = False
+            size = min(size, slicer.read_bytes)
+        return await self._inner(size)
 
 
 class _Slice(PerMessage):
@@ -152,7 +188,7 @@ class TimeSlicer:
 
     @property
     def trickling(self) -> bool:
-        """True while socket reads are held to ``trickle_bytes`` (backlog over the limit)."""
+        """True while NATS reads are held to ``trickle_bytes`` (backlog over the limit)."""
         return self._trickling
 
     # faststream's BrokerMiddleware protocol: called once per message.
@@ -169,47 +205,31 @@ class TimeSlicer:
         if now - self._since >= budget:
             self.stats.yields += 1
             self._pace_reads()
-            if self._trickling:
-                self.stats.held_reads += 1
             await anyio.lowlevel.checkpoint()
             self._since = _clock()
-        elif self._trickling:
-            # Catch the end of a backlog between yields: full-size reads again.
-            self._pace_reads()
 
     def _pace_reads(self) -> None:
-        """Size the NATS socket reads by the client-side backlog (at each yield).
+        """Make sure the connection's current transport reads through :class:`_PacedRead`.
 
-        nats-py's reader parses a whole read without suspending, and every yield
-        gives it a turn. On asyncio's own socket transports (asyncio, and trio
-        through trio-asyncio) each read is capped: ``read_bytes`` while the backlog
-        is under ``backlog_limit`` messages, ``trickle_bytes`` once it is over.
-        Trickling still proves the connection alive on every event-loop turn (a
-        health ping sees fresh traffic) while the server holds the excess (TCP
-        backpressure) instead of the client parsing what it cannot handle yet.
-        Other transports (uvloop) are left alone.
+        Called at each yield: nats-py makes a new transport on every (re)connect, so
+        the first yield after one paces the new transport too.
         """
-        limit = self.backlog_limit
-        if limit is None or self._connection is None:
+        if self.backlog_limit is None or self._connection is None:
             return
         client = self._connection()
-        writer = getattr(getattr(client, "_transport", None), "_io_writer", None)
-        transport = getattr(writer, "transport", None)
-        subs = getattr(client, "_subs", None)
-        if (
-            transport is None
-            or not isinstance(subs, dict)
-            or not isinstance(getattr(type(transport), "max_size", None), int)
-        ):
+        transport = getattr(client, "_transport", None)
+        if transport is None or isinstance(transport.__dict__.get("read"), _PacedRead):
             return
+        inner = getattr(transport, "read", None)
+        if callable(inner) and isinstance(getattr(client, "_subs", None), dict):
+            transport.read = _PacedRead(self, client, inner)
+
+    def backlog(self, client: Any) -> int:
+        """Messages queued in the client's subscriptions, not handled yet."""
         backlog = 0
-        for sub in subs.values():
+        for sub in client._subs.values():
             backlog += getattr(sub, "pending_msgs", 0)
-        over = backlog >= limit
-        size = self.trickle_bytes if over else self.read_bytes
-        if transport.__dict__.get("max_size") != size:
-            transport.max_size = size
-        self._trickling = over
+        return backlog
 
     # Slow consumers
 
