@@ -25,5 +25,6 @@ def test_the_documented_settings_and_counters_work() -> None:
 
     slicer = slicer_for(broker)
     assert slicer is not None and slicer.backlog_limit is None
+    assert slicer.read_bytes == 65536
     exec(blocks[2], namespace)  # the counters: zeros for a broker never started
     assert namespace["stats"](broker).as_dict()["consumed"] == 0  # type: ignore[operator]
