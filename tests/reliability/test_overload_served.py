@@ -46,6 +46,9 @@ def test_health_answers_while_a_backlog_is_consumed_on_every_server(
             health = httpx.get(server.base_url + "/health", timeout=10)
             answered.append((health.status_code, _progress(server)))
         final = _progress(server)
+        queued = [p["queued"] for _, p in answered]
+        print(f"\n[{combo.id}] queued in the client while answering: {queued}, "
+              f"handled {final['handled']}")
     finally:
         server.kill()
 
