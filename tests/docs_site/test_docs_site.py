@@ -132,6 +132,8 @@ def test_the_api_reference_documents_every_public_name(site: Path) -> None:
                 # (a name that shadows its submodule is rendered from the submodule)
                 ids = {f'id="{module_name}.{name}"', f'id="{origin}.{obj.__qualname__}"'}
                 assert any(i in page for i in ids), f"{module_name}.{name} undocumented"
+        # reST in docstrings (:class:`X`, "Example::") is shown as code, not as typed
+        assert not re.search(r":(class|func|mod|meth|data):|::</p>|<p>::", page), module_name
     asgi = page_path(site, "api/anystream.asgi").read_text()
     assert "An ASGI app that runs FastStream brokers in its lifespan" in asgi  # the docstring
 
