@@ -109,11 +109,12 @@ def test_every_guide_page_api_module_and_the_changelog_become_pages(site: Path) 
 def test_the_nav_lists_every_page_in_docs_in_the_user_guide_order() -> None:
     pages = nav_pages()
     in_docs = {p.name for p in (ROOT / "docs").glob("*.md")}
-    assert in_docs <= set(pages)
+    missing = sorted(in_docs - set(pages))
+    assert not missing, f"add `- Title: <page>.md` to the nav in mkdocs.yml for {missing}"
     # docs/index.md's list is the order of the guide: the nav follows it.
     index_order = re.findall(r"\]\(([a-z-]+\.md)\)", (ROOT / "docs" / "index.md").read_text())
     guide = [p for p in pages if p in index_order]
-    assert guide == list(dict.fromkeys(index_order))
+    assert guide == list(dict.fromkeys(index_order)), "mkdocs.yml's nav: docs/index.md's order"
 
 
 def test_the_api_reference_documents_every_public_name(site: Path) -> None:
