@@ -42,7 +42,13 @@ GUIDE = [
     "anystream.nats",
     "Reliability",
 ]
-API_MODULES = ["anystream", "anystream.asgi", "anystream.nats", "anystream.testing"]
+API_MODULES = [
+    "anystream",
+    "anystream.asgi",
+    "anystream.nats",
+    "anystream.testing",
+    "anystream.observability",
+]
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
