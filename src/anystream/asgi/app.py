@@ -17,7 +17,6 @@ from faststream.exceptions import StartupValidationError
 
 from .._redact import redact
 from ..lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, broker_lifespan
-from ..redelivery import DEFAULT_REDELIVERY_MEMORY
 from ..slicing import DEFAULT_CONSUME_BUDGET
 from .asyncapi import make_asyncapi_asgi, make_asyncapi_json_asgi
 from .limits import RequestBodyTooLarge, declared_length, limit_body, payload_too_large
@@ -58,8 +57,9 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
     - ``max_body_size`` (bytes, default None: no limit) caps request bodies: a
       larger ``Content-Length`` gets 413 before any handler runs, and a streamed
       body that grows past it gets 413 while it is read (mounted apps included).
-    - A JetStream message redelivered after its ack was lost is acked, not handled
-      twice, when this process handled it already (``redelivery_memory``).
+    - Opt-in (``redelivery_memory=N``, default off): a JetStream message redelivered
+      after its ack was lost is acked, not handled twice, when this process handled
+      and acked it already.
     - Consumers are time-sliced: ``consume_budget`` (default 2 ms) is how long a
       consumer may run before yielding to the event loop, so routes such as
       ``/health`` answer promptly under any message load; ``None`` disables it.
@@ -84,7 +84,7 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         consume_budget: float | None = DEFAULT_CONSUME_BUDGET,
         startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
         max_body_size: int | None = None,
-        redelivery_memory: int | None = DEFAULT_REDELIVERY_MEMORY,
+        redelivery_memory: int | None = None,
     ) -> None:
         super().__init__(
             *brokers,
