@@ -1,4 +1,4 @@
-"""Opt-in: JetStream redeliveries of messages this process already handled and acked are acked, not re-run.
+"""Opt-in: redeliveries of JetStream messages already handled and acked are acked, not re-run.
 
 JetStream is at-least-once: when an ack is lost (the server died, the connection
 dropped, ``ack_wait`` ran out while the ack was in flight) the server delivers the
