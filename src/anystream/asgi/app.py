@@ -121,9 +121,30 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         asgi_routes: Sequence[tuple[str, ASGIApp]],
         asyncapi_path: str | AsyncAPIRoute | None = None,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        *,
+        consume_budget: float | None = DEFAULT_CONSUME_BUDGET,
+        startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
+        max_body_size: int | None = None,
+        redelivery_memory: int | None = None,
     ) -> AsgiFastStream:
-        asgi_app = super().from_app(app, asgi_routes, asyncapi_path)
-        asgi_app.shutdown_timeout = shutdown_timeout
+        """``app`` (its brokers, hooks, lifespan, logger) served with these options."""
+        asgi_app = cls(
+            *app.brokers,
+            asgi_routes=asgi_routes,
+            asyncapi_path=asyncapi_path,
+            logger=app.logger,
+            shutdown_timeout=shutdown_timeout,
+            consume_budget=consume_budget,
+            startup_timeout=startup_timeout,
+            max_body_size=max_body_size,
+            redelivery_memory=redelivery_memory,
+        )
+        # As faststream's from_app: the app's lifespan and hooks run in ours.
+        asgi_app.lifespan_context = app.lifespan_context
+        asgi_app._on_startup_calling = app._on_startup_calling
+        asgi_app._after_startup_calling = app._after_startup_calling
+        asgi_app._on_shutdown_calling = app._on_shutdown_calling
+        asgi_app._after_shutdown_calling = app._after_shutdown_calling
         return asgi_app
 
     # Routing
