@@ -326,8 +326,14 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
             # propagate out of the app: that is what makes its worker exit. Swallowing
             # it makes hypercorn serve on without lifespan (and without brokers).
             await send({"type": f"lifespan.{phase}.failed", "message": reason})
+            failure = _unwrap(exc)
+        else:
+            await send({"type": "lifespan.shutdown.complete"})
             return
-        await send({"type": "lifespan.shutdown.complete"})
+        # Then re-raise, as faststream and Starlette do: Starlette's TestClient raises
+        # it (cause chained), uvicorn stays quiet once told "failed". Raised outside the
+        # except block so the error keeps its own context, not the exception group's.
+        raise failure
 
 
 def _unwrap(exc: BaseException) -> BaseException:
