@@ -28,7 +28,6 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from faststream import AckPolicy
-from faststream.exceptions import AckMessage
 from faststream.message import AckStatus
 
 from ._middleware import PerMessage
@@ -73,7 +72,9 @@ def will_be_acked(msg: Any, context: Any) -> bool:
 
     Either the handler acked it itself (``msg.ack()``), or it decided nothing and
     faststream's acknowledgement middleware, outside ours, acks it next: every ack
-    policy but ``AckPolicy.MANUAL`` does on a normal return. A NAK, a reject, or an
+    policy but ``AckPolicy.MANUAL`` does on a normal return (the policy is read from
+    the subscriber faststream puts in the context as ``handler_``; contract-tested in
+    tests/unit/test_redelivery.py). A NAK, a reject, or an
     ack call on the raw nats-py message (which faststream cannot see) is never
     taken for an ack, so the redelivery it asks for runs the handler again.
     """
@@ -102,12 +103,8 @@ class _Guarded(PerMessage):
             logger.info("skipped a redelivery of %s/%s #%d: already handled", *key)
             await msg.ack()
             return None
-        try:
-            result = await call_next(msg)
-        except AckMessage:
-            guard.remember(key)  # faststream acks it on the way out
-            raise
-        # Anything else raised (an error, NackMessage, RejectMessage, a cancellation)
+        result = await call_next(msg)
+        # Anything raised (an error, NackMessage, RejectMessage, a cancellation)
         # propagates without being remembered: the message comes back as usual.
         if will_be_acked(msg, self.context):
             guard.remember(key)

@@ -251,3 +251,44 @@ async def test_without_the_guard_a_late_ack_runs_the_handler_again(
         await broker.publish("order-1", subject, stream=stream)
         await wait_until(lambda: len(ledger.runs) >= 2, timeout=10)
     assert ledger.bodies()[:2] == ["order-1", "order-1"]
+
+
+# What the guard reads from faststream and nats-py to tell an ack from a NAK.
+
+
+async def test_contract_faststream_puts_the_subscriber_with_its_ack_policy_in_the_context(
+    jetstream_server: NatsServer, subject: str
+) -> None:
+    from faststream import BaseMiddleware
+
+    seen: list[object] = []
+
+    class Spy(BaseMiddleware):
+        async def consume_scope(self, call_next: Any, msg: Any) -> Any:
+            subscriber = self.context.get_local("handler_")
+            seen.append(getattr(subscriber, "ack_policy", "no ack_policy attribute"))
+            return await call_next(msg)
+
+    broker = NatsBroker(jetstream_server.url, middlewares=[Spy])
+    stream_name = subject.replace(".", "-").upper()
+
+    @broker.subscriber(
+        subject, stream=JStream(name=stream_name, subjects=[subject]), ack_policy=AckPolicy.ACK
+    )
+    async def handle(body: str) -> None:
+        pass
+
+    async with lifespan(AsgiFastStream(broker)):
+        await broker.publish("x", subject, stream=stream_name)
+        await wait_until(lambda: bool(seen), timeout=10)
+    assert seen == [AckPolicy.ACK], (
+        "faststream no longer puts the subscriber (with .ack_policy) in the context as "
+        "'handler_': anystream.redelivery.will_be_acked cannot tell auto-acked messages"
+    )
+
+
+def test_contract_nats_py_marks_a_message_acted_on_with_ackd() -> None:
+    assert Msg(_client=None)._ackd is False, (  # type: ignore[arg-type]
+        "nats-py's Msg has no _ackd flag any more: anystream.redelivery.will_be_acked "
+        "cannot see a NAK sent through the raw message"
+    )
