@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from faststream._internal.application import StartAbleApplication
-from faststream.asgi.handlers import GetHandler, get
 from faststream.specification import AsyncAPI
 from faststream.specification.asyncapi.site import (
     ASYNCAPI_CSS_DEFAULT_URL,
@@ -18,6 +17,7 @@ from faststream.specification.asyncapi.site import (
 from faststream.specification.base import SpecificationFactory
 
 from .._redact import redact
+from .handlers import GetHandler, get
 from .responses import AsgiResponse
 from .types import Scope
 
