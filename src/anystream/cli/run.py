@@ -145,7 +145,10 @@ def _binds(args: argparse.Namespace) -> list[Bind]:
 
 
 def _internal_binds(args: argparse.Namespace) -> list[Bind]:
-    binds = [parse_bind(text) for text in args.internal_bind]
+    try:
+        binds = [parse_bind(text) for text in args.internal_bind]
+    except CLIError as exc:
+        raise CLIError(str(exc).replace("--bind", "--internal-bind", 1), exc.code) from None
     for bind in binds:
         if bind.kind == "unix":
             raise CLIError(
