@@ -8,8 +8,12 @@ the subjects, httpx and raw sockets talk HTTP, the server's memory is read from 
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +22,7 @@ import pytest
 from anystream.testing import free_port
 
 from .conftest import StartServer
-from .servers import HYPERCORN_ASYNCIO, HYPERCORN_TRIO, UVICORN, Combo, watch
+from .servers import HYPERCORN_ASYNCIO, HYPERCORN_TRIO, ROOT, UVICORN, Combo, watch
 
 pytestmark = pytest.mark.e2e
 
@@ -218,3 +222,32 @@ def test_internal_routes_answer_only_on_the_internal_bind_under_plain_hypercorn(
         assert private.get("/health").status_code == 204
         assert public.get("/hello").text == "hello"  # public routes: on every bind
         assert private.get("/hello").text == "hello"
+
+
+def test_internal_routes_under_uvicorn_serving_two_sockets(nats_url: str, tmp_path: Path) -> None:
+    public, internal = free_port(), free_port()
+    log = tmp_path / "uvicorn.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.e2e.apps.uvicorn_two_binds", APP, str(public), str(internal)],  # noqa: E501
+            cwd=ROOT,
+            env={**os.environ, "NATS_URL": nats_url},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                httpx.get(f"http://127.0.0.1:{public}/hello")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        assert httpx.get(f"http://127.0.0.1:{public}/metrics").status_code == 404
+        assert httpx.get(f"http://127.0.0.1:{internal}/metrics").status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{public}/hello").text == "hello"
+    finally:
+        proc.kill()
+        proc.wait()
