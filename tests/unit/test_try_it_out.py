@@ -180,3 +180,57 @@ def test_faststreams_test_broker_lookup_still_exists() -> None:
     from faststream._internal.testing.broker import find_test_broker
 
     assert find_test_broker(NatsBroker()) is TestNatsBroker
+
+
+async def test_a_faststream_apps_try_it_out_route_is_off_when_anystream_serves_it(
+    nats_url: str, subject: str
+) -> None:
+    # What `anystream run` does with a faststream AsgiFastStream app.
+    from faststream.asgi import AsgiFastStream as FaststreamAsgi
+
+    from anystream.cli._appload import as_asgi
+
+    broker = NatsBroker(nats_url)
+    handled: list[Any] = []
+
+    @broker.subscriber(subject)
+    async def on_message(body: Any) -> None:
+        handled.append(body)
+
+    app = as_asgi(FaststreamAsgi(broker, asyncapi_path="/docs"), "main:app")
+    async with lifespan(app), client(app) as http, outside(nats_url, subject) as seen:
+        response = await http.post("/docs/try", json=form(subject, {"n": 1}, real=True))
+        assert (await http.get("/docs")).status_code == 200
+    assert response.status_code == 404
+    assert seen == [] and handled == []
+
+
+async def test_faststreams_own_try_it_out_handler_follows_the_apps_switches(
+    nats_url: str, subject: str
+) -> None:
+    from faststream.asgi.factories import make_try_it_out_handler as faststream_handler
+
+    broker = NatsBroker(nats_url)
+
+    @broker.subscriber(subject)
+    async def on_message(body: Any) -> Any:
+        return body
+
+    route = ("/try", faststream_handler([broker]))
+    off = AsgiFastStream(broker, asgi_routes=[route])
+    on = AsgiFastStream(broker, asgi_routes=[route], try_it_out=True)
+    async with lifespan(on), client(off) as off_http, client(on) as on_http:
+        assert (await off_http.post("/try", json=form(subject, 1))).status_code == 404
+        assert (await on_http.post("/try", json=form(subject, 1))).json() == 1
+        assert (await on_http.post("/try", json=form(subject, 1, real=True))).status_code == 403
+    assert on.try_it_out_path == "/try"
+
+
+def test_faststreams_try_it_out_handler_is_recognised() -> None:
+    # Contract: faststream's HttpHandler keeps its function as `_HttpHandler__original_func`.
+    from faststream.asgi.factories import make_try_it_out_handler as faststream_handler
+
+    from anystream.asgi.try_it_out import is_faststream_try_it_out, make_try_it_out_handler
+
+    assert is_faststream_try_it_out(faststream_handler([NatsBroker()]))
+    assert not is_faststream_try_it_out(make_try_it_out_handler([NatsBroker()]))

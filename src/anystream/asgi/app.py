@@ -31,7 +31,7 @@ from .limits import (
 )
 from .responses import method_not_allowed, not_found, send_internal_error
 from .routing import InternalBinds, MethodNotAllowed, Mounted, Router, route_path
-from .try_it_out import make_try_it_out_handler
+from .try_it_out import is_faststream_try_it_out, make_try_it_out_handler
 from .types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -114,9 +114,14 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
     ) -> None:
         if try_it_out_real_broker and not try_it_out:
             raise ValueError("try_it_out_real_broker=True needs try_it_out=True")
+        #: Whether ``asyncapi_path`` also serves the try-it-out endpoint (dry runs).
+        self.try_it_out = try_it_out
+        #: Whether try-it-out may publish to the real broker (``sendToRealBroker``).
+        self.try_it_out_real_broker = try_it_out_real_broker
+        self._try_it_out_path: str | None = None
         super().__init__(
             *brokers,
-            asgi_routes=asgi_routes,
+            asgi_routes=[r for r in (self._vetted(r, brokers) for r in asgi_routes) if r],
             logger=logger,
             provider=provider,
             serializer=serializer,
@@ -138,10 +143,6 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         self.max_body_size = max_body_size
         #: JetStream messages remembered as handled; their redeliveries are skipped.
         self.redelivery_memory = redelivery_memory
-        #: Whether ``asyncapi_path`` also serves the try-it-out endpoint (dry runs).
-        self.try_it_out = try_it_out
-        #: Whether try-it-out may publish to the real broker (``sendToRealBroker``).
-        self.try_it_out_real_broker = try_it_out_real_broker
         #: Routes served only on an internal bind (404 on the others).
         self.internal_routes: list[tuple[str, ASGIApp]] = []
         #: The binds that count as internal (matched on ``scope["server"]``).
@@ -151,7 +152,6 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
             else InternalBinds(internal_binds)
         )
         self.docs_internal = docs_internal
-        self._try_it_out_path: str | None = None
         self._router: Router | None = None
         self._public_router: Router | None = None
         for path, route in internal_routes:
@@ -219,11 +219,36 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
             self._try_it_out_path = route.try_it_out_path
         self._router = self._public_router = None
 
+    def _vetted(
+        self, route: tuple[str, ASGIApp], brokers: Sequence[Any] = ()
+    ) -> tuple[str, ASGIApp] | None:
+        """faststream's try-it-out handler (from a faststream app) becomes ours, or goes.
+
+        faststream's publishes to the real broker on request and answers errors with
+        the exception's repr; ours follows this app's switches (off: no route, 404).
+        """
+        path, app = route
+        if not is_faststream_try_it_out(app):
+            return route
+        brokers = tuple(brokers) or tuple(self.brokers)
+        if self.try_it_out and brokers:
+            replacement = make_try_it_out_handler(
+                brokers, send_to_real_broker=self.try_it_out_real_broker
+            )
+            self._try_it_out_path = path
+            return path, replacement
+        log.info("faststream's try-it-out route %s is off (AsgiFastStream(try_it_out=True))", path)
+        return None
+
     def mount(self, path: str, route: ASGIApp, *, internal: bool = False) -> None:
         """Serve ``route`` at ``path`` (an endpoint) or below it (any other ASGI app).
 
         ``internal=True``: only on an internal bind (404 on the others).
         """
+        vetted = self._vetted((path, route))
+        if vetted is None:
+            return
+        path, route = vetted
         if internal:
             self.internal_routes.append((path, route))
             self._register_route((path, route))

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from faststream._internal.broker import BrokerUsecase
     from faststream.specification.schema import Tag, TagDict
 
-__all__ = ("TryItOut", "make_try_it_out_handler")
+__all__ = ("TryItOut", "is_faststream_try_it_out", "make_try_it_out_handler")
 
 T = TypeVar("T")
 
@@ -48,6 +48,17 @@ def _find_test_broker(broker: Any) -> Any:
     from faststream._internal.testing.broker import find_test_broker
 
     return find_test_broker(broker)
+
+
+_FASTSTREAM_MODULE = "faststream.asgi.factories.asyncapi.try_it_out"
+
+
+def is_faststream_try_it_out(app: Any) -> bool:
+    """Whether ``app`` is the handler faststream's ``make_try_it_out_handler`` built."""
+    # The handler keeps its undecorated function under a private, name-mangled
+    # attribute (guarded by tests/unit/test_try_it_out.py).
+    func = getattr(app, "_HttpHandler__original_func", None)
+    return getattr(func, "__module__", None) == _FASTSTREAM_MODULE
 
 
 def _details(text: str, status: int) -> AsgiResponse:
