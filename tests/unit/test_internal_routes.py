@@ -40,9 +40,9 @@ async def static(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": scope["path"].encode()})
 
 
-def make_app(**options: Any) -> AsgiFastStream:
+def make_app(url: str = "nats://127.0.0.1:1", **options: Any) -> AsgiFastStream:
     return AsgiFastStream(
-        NatsBroker(),
+        NatsBroker(url),
         asgi_routes=[("/hello", hello)],
         internal_routes=[("/metrics", metrics)],
         **options,
@@ -78,10 +78,10 @@ async def test_the_environment_names_the_internal_binds(monkeypatch: pytest.Monk
 
 
 async def test_without_an_internal_bind_internal_routes_answer_nowhere_and_say_why(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    nats_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.delenv("ANYSTREAM_INTERNAL_BINDS", raising=False)
-    app = make_app()
+    app = make_app(nats_url)
     async with lifespan(app):
         assert (await get_from(app, INTERNAL, "/metrics")).status_code == 404
     assert any(
@@ -93,7 +93,10 @@ async def test_without_an_internal_bind_internal_routes_answer_nowhere_and_say_w
 
 async def test_mounts_and_docs_can_be_internal() -> None:
     app = AsgiFastStream(
-        NatsBroker(), asyncapi_path="/docs", docs_internal=True, internal_binds=[9090]
+        NatsBroker("nats://127.0.0.1:1"),
+        asyncapi_path="/docs",
+        docs_internal=True,
+        internal_binds=[9090],
     )
     app.mount("/static", static, internal=True)
     for path in ("/docs", "/docs.json", "/static/app.js"):
@@ -127,3 +130,11 @@ async def test_a_request_without_a_server_address_is_public() -> None:
 def test_a_bad_internal_bind_is_a_clear_error(entry: str) -> None:
     with pytest.raises(ValueError, match="bad internal bind"):
         InternalBinds([entry])
+
+
+async def test_public_docs_do_not_list_internal_routes_internal_docs_do() -> None:
+    for docs_internal, base_url, listed in [(False, PUBLIC, False), (True, INTERNAL, True)]:
+        app = make_app(internal_binds=[9090], asyncapi_path="/docs", docs_internal=docs_internal)
+        schema = (await get_from(app, base_url, "/docs.json")).text
+        assert "/hello" in schema
+        assert ("/metrics" in schema) is listed

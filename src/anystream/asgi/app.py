@@ -14,6 +14,7 @@ from faststream._internal.constants import EMPTY
 from faststream._internal.logger import logger as faststream_logger
 from faststream.asgi import AsgiFastStream as _UpstreamAsgiFastStream
 from faststream.asgi.factories import AsyncAPIRoute
+from faststream.asgi.handlers import HttpHandler
 from faststream.exceptions import StartupValidationError
 
 from .._redact import redact
@@ -243,7 +244,8 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
     def mount(self, path: str, route: ASGIApp, *, internal: bool = False) -> None:
         """Serve ``route`` at ``path`` (an endpoint) or below it (any other ASGI app).
 
-        ``internal=True``: only on an internal bind (404 on the others).
+        ``internal=True``: only on an internal bind (404 on the others), and in the
+        AsyncAPI schema only with ``docs_internal=True``.
         """
         vetted = self._vetted((path, route))
         if vetted is None:
@@ -251,7 +253,12 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         path, route = vetted
         if internal:
             self.internal_routes.append((path, route))
-            self._register_route((path, route))
+            if isinstance(route, HttpHandler):
+                # Listed in the AsyncAPI schema only when the docs are internal too.
+                if self.docs_internal:
+                    self.schema.add_http_route(path, route)
+                route.update_fd_config(self.config)
+                route.set_logger(self.logger)
         else:
             super().mount(path, route)
         self._router = self._public_router = None
