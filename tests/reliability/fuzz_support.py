@@ -14,6 +14,7 @@ from typing import Any
 from faststream.asgi import post as faststream_post
 from faststream.nats import NatsBroker
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from anystream.asgi import (
     AsgiFastStream,
@@ -26,6 +27,11 @@ from anystream.asgi import (
     post,
 )
 
+
+class Order(BaseModel):
+    id: int
+
+
 PUBLIC_PORT = 8080
 INTERNAL_PORT = 9090
 
@@ -37,6 +43,10 @@ def make_fuzz_app(nats_url: str = "nats://127.0.0.1:1") -> AsgiFastStream:
     @broker.subscriber("fuzz.orders")
     async def on_order(body: Any) -> Any:
         return {"accepted": body}
+
+    @broker.subscriber("fuzz.typed")
+    async def on_typed(order: Order) -> int:
+        return order.id
 
     @post
     async def echo(request: Request) -> AsgiResponse:
@@ -128,8 +138,10 @@ class FuzzRequest:
 
 def _try_it_form(draw: st.DrawFn) -> bytes:
     form = {
-        "channelName": draw(st.sampled_from(["fuzz.orders", "fuzz.orders:op", "", "nowhere"])),
-        "message": {"message": draw(st.recursive(st.none() | st.integers() | st.text(max_size=10), lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3), max_leaves=5))},  # noqa: E501
+        "channelName": draw(
+            st.sampled_from(["fuzz.orders", "fuzz.orders:op", "fuzz.typed", "", "nowhere", "a b"])
+        ),
+        "message": {"message": draw(st.fixed_dictionaries({"id": st.integers() | st.text(max_size=3)}) | st.recursive(st.none() | st.integers() | st.text(max_size=10), lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3), max_leaves=5))},  # noqa: E501
         "options": {"sendToRealBroker": draw(st.booleans())},
     }
     if draw(st.booleans()):
@@ -153,8 +165,14 @@ def requests(draw: st.DrawFn) -> FuzzRequest:
     )
     if not path.startswith("/"):
         path = "/" + path
+    if draw(st.integers(0, 3)) == 0:  # a quarter: what the docs page's try-it-out form posts
+        method, path = "POST", "/docs/try"
     query = draw(st.binary(max_size=30).map(lambda b: bytes(c for c in b if 0x20 < c < 0x7F and c != ord("#"))) | URL_TEXT.map(lambda t: t.encode()))  # noqa: E501
-    body_kind = draw(st.sampled_from(["none", "json", "try-it", "binary", "large"]))
+    body_kind = draw(
+        st.just("try-it")
+        if path == "/docs/try" and draw(st.booleans())
+        else st.sampled_from(["none", "json", "try-it", "binary", "large"])
+    )
     if body_kind == "none":
         body = b""
     elif body_kind == "json":

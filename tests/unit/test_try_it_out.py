@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 import pytest
 from faststream.nats import NatsBroker, TestNatsBroker
+from pydantic import BaseModel
 
 import anystream.nats
 from anystream.asgi import AsgiFastStream, AsyncAPIRoute
@@ -234,3 +235,23 @@ def test_faststreams_try_it_out_handler_is_recognised() -> None:
 
     assert is_faststream_try_it_out(faststream_handler([NatsBroker()]))
     assert not is_faststream_try_it_out(make_try_it_out_handler([NatsBroker()]))
+
+
+class Order(BaseModel):
+    id: int
+
+
+async def test_a_payload_the_subscriber_refuses_gets_422(subject: str) -> None:
+    broker = NatsBroker("nats://127.0.0.1:1")
+
+    @broker.subscriber(subject)
+    async def on_order(order: Order) -> int:
+        return order.id
+
+    app = AsgiFastStream(broker, asyncapi_path="/docs", try_it_out=True)
+    async with TestNatsBroker(broker), client(app) as http:
+        refused = await http.post("/docs/try", json=form(subject, {"id": "not a number"}))
+        accepted = await http.post("/docs/try", json=form(subject, {"id": 5}))
+    assert refused.status_code == 422
+    assert refused.json() == {"details": "the message does not match what the subscriber takes"}
+    assert accepted.json() == 5

@@ -23,6 +23,7 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sniffio
+from fast_depends.exceptions import ValidationError as FDValidationError
 from faststream.exceptions import SubscriberNotFound
 
 from ..runtime import open_runtime, runtime_for
@@ -41,6 +42,19 @@ log = logging.getLogger("anystream")
 
 #: Seconds a dry run waits for the subscriber's reply (faststream's value).
 DRY_RUN_TIMEOUT = 30.0
+
+
+def _validation_errors() -> tuple[type[Exception], ...]:
+    errors: tuple[type[Exception], ...] = (FDValidationError,)
+    try:
+        from pydantic import ValidationError
+    except ImportError:  # pragma: no cover - fast_depends without pydantic
+        return errors
+    return (*errors, ValidationError)
+
+
+#: A payload the subscriber's parameters refuse: the caller's mistake (422), not ours.
+_INVALID_PAYLOAD = _validation_errors()
 
 
 def _find_test_broker(broker: Any) -> Any:
@@ -105,6 +119,9 @@ class TryItOut:
             )
         except SubscriberNotFound:
             return _details("destination not found", 404)
+        except _INVALID_PAYLOAD as exc:
+            log.warning("try-it-out: the payload for %r does not validate: %s", destination, exc)
+            return _details("the message does not match what the subscriber takes", 422)
         except Exception:
             action = "publish" if real else "dry run"
             log.exception("try-it-out: %s to %r failed", action, destination)
@@ -132,11 +149,23 @@ async def _where_broker_runs(
         if sniffio.current_async_library() == "trio":
             # Not started by anystream on this trio host (faststream's TestBroker
             # around the app, say): its test client still needs an asyncio loop.
-            async with open_runtime() as runtime:
-                return await runtime.call(fn, *args)
+            try:
+                async with open_runtime() as runtime:
+                    return await runtime.call(fn, *args)
+            except Exception as exc:
+                raise _single(exc) from None  # the error itself, not a task group's
         return await fn(*args)
 
     return await runtime_for(broker).call(inside)
+
+
+def _single(exc: Exception) -> Exception:
+    """The one exception inside (nested) exception groups of one, or ``exc`` itself."""
+    inner: tuple[Exception, ...] = getattr(exc, "exceptions", ())
+    while len(inner) == 1:
+        exc = inner[0]
+        inner = getattr(exc, "exceptions", ())
+    return exc
 
 
 async def _dry_run(
