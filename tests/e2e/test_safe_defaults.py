@@ -62,7 +62,7 @@ def test_try_it_out_is_off_by_default_and_publishes_nothing(
 def test_try_it_out_when_enabled_dry_runs_and_refuses_the_real_broker(
     start_server: StartServer, nats_url: str, combo: Combo
 ) -> None:
-    server = start_server(combo, APP, nats_url=nats_url, env={"TRY_IT_OUT": "dry"})
+    server = start_server(combo, APP, nats_url=nats_url, TRY_IT_OUT="dry")
     with watch(nats_url, ("safe.orders", "safe.handled")) as outside, server.client() as http:
         dry = http.post("/docs/try", json=try_it("safe.orders", {"id": 3}, real=False))
         again = http.post("/docs/try", json=try_it("safe.orders", {"id": 4}, real=False))
@@ -79,7 +79,7 @@ def test_try_it_out_when_enabled_dry_runs_and_refuses_the_real_broker(
 def test_try_it_out_with_the_real_broker_switch_publishes_to_the_broker(
     start_server: StartServer, nats_url: str, combo: Combo
 ) -> None:
-    server = start_server(combo, APP, nats_url=nats_url, env={"TRY_IT_OUT": "real"})
+    server = start_server(combo, APP, nats_url=nats_url, TRY_IT_OUT="real")
     with watch(nats_url, ("safe.orders", "safe.handled")) as outside, server.client() as http:
         sent = http.post("/docs/try", json=try_it("safe.orders", {"id": 6}, real=True))
         seen = outside.next("safe.orders", timeout=5.0)
@@ -211,7 +211,7 @@ def test_internal_routes_answer_only_on_the_internal_bind_under_plain_hypercorn(
         APP,
         nats_url=nats_url,
         extra_args=("-b", f"127.0.0.1:{internal}"),
-        env={"ANYSTREAM_INTERNAL_BINDS": f"127.0.0.1:{internal}"},
+        ANYSTREAM_INTERNAL_BINDS=f"127.0.0.1:{internal}",
     )
     with server.client() as public, httpx.Client(
         base_url=f"http://127.0.0.1:{internal}", timeout=10
