@@ -138,3 +138,10 @@ async def test_public_docs_do_not_list_internal_routes_internal_docs_do() -> Non
         schema = (await get_from(app, base_url, "/docs.json")).text
         assert "/hello" in schema
         assert ("/metrics" in schema) is listed
+
+
+async def test_internal_binds_can_be_set_after_the_app_is_built() -> None:
+    app = make_app(internal_binds=[])
+    app.internal_binds = ["127.0.0.1:9090"]
+    assert (await get_from(app, INTERNAL, "/metrics")).status_code == 200
+    assert (await get_from(app, PUBLIC, "/metrics")).status_code == 404

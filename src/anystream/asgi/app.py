@@ -146,7 +146,6 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         self.redelivery_memory = redelivery_memory
         #: Routes served only on an internal bind (404 on the others).
         self.internal_routes: list[tuple[str, ASGIApp]] = []
-        #: The binds that count as internal (matched on ``scope["server"]``).
         self.internal_binds = (
             InternalBinds.from_text(os.environ.get(INTERNAL_BINDS_ENV, ""))
             if internal_binds is None
@@ -159,6 +158,15 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
             self.mount(path, route, internal=True)
         if asyncapi_path:
             self._add_asyncapi_routes(AsyncAPIRoute.ensure_route(asyncapi_path))
+
+    @property
+    def internal_binds(self) -> InternalBinds:
+        """The binds that count as internal (matched on ``scope["server"]``)."""
+        return self._internal_binds
+
+    @internal_binds.setter
+    def internal_binds(self, binds: InternalBinds | Iterable[str | int]) -> None:
+        self._internal_binds = binds if isinstance(binds, InternalBinds) else InternalBinds(binds)
 
     @property
     def try_it_out_path(self) -> str | None:
