@@ -69,6 +69,8 @@ def test_try_it_out_when_enabled_dry_runs_and_refuses_the_real_broker(
         real = http.post("/docs/try", json=try_it("safe.orders", {"id": 5}, real=True))
         assert outside.next("safe.orders", timeout=1.0) is None
         assert outside.next("safe.handled", timeout=0.2) is None
+        outside.publish("safe.orders", '{"id": 6}')  # the live app still consumes
+        assert json.loads(outside.next("safe.handled", timeout=5.0) or "null") == {"id": 6}
     assert (dry.status_code, dry.json()) == (200, {"accepted": {"id": 3}}), server.output
     assert (again.status_code, again.json()) == (200, {"accepted": {"id": 4}})
     assert real.status_code == 403

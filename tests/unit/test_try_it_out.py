@@ -22,7 +22,7 @@ from pydantic import BaseModel
 import anystream.nats
 from anystream.asgi import AsgiFastStream, AsyncAPIRoute
 from anystream.testing import lifespan
-from tests.helpers import client, wait_until
+from tests.helpers import client, publish_from_outside, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -87,17 +87,21 @@ async def test_dry_runs_answer_with_the_subscribers_reply_and_publish_nothing(
 ) -> None:
     app, handled = make_app(nats_url, subject, try_it_out=True)
     assert app.try_it_out_path == "/docs/try"
-    async with lifespan(app), client(app) as http, outside(nats_url, subject) as seen:
-        for n in (1, 2):  # the second call works too (faststream on trio: SetupError)
-            reply = await http.post("/docs/try", json=form(subject, {"n": n}))
-            assert (reply.status_code, reply.json()) == (200, {"accepted": {"n": n}})
-        refused = await http.post("/docs/try", json=form(subject, {"n": 3}, real=True))
-        page = await http.get("/docs")
+    async with lifespan(app), client(app) as http:
+        async with outside(nats_url, subject) as seen:
+            for n in (1, 2):  # the second call works too (faststream on trio: SetupError)
+                reply = await http.post("/docs/try", json=form(subject, {"n": n}))
+                assert (reply.status_code, reply.json()) == (200, {"accepted": {"n": n}})
+            refused = await http.post("/docs/try", json=form(subject, {"n": 3}, real=True))
+            page = await http.get("/docs")
+        assert seen == []  # nothing reached the broker
+        assert handled == [{"n": 1}, {"n": 2}]
+        # The live app still consumes real messages after the dry runs.
+        await publish_from_outside(nats_url, subject, b'{"n": 4}')
+        await wait_until(lambda: handled[-1:] == [{"n": 4}])
     assert refused.status_code == 403
     assert "real broker" in refused.json()["details"]
     assert "/docs/try" in page.text
-    assert seen == []  # nothing reached the broker
-    assert handled == [{"n": 1}, {"n": 2}]
 
 
 async def test_the_real_broker_switch_publishes_through_the_running_broker(

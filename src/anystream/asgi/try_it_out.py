@@ -175,11 +175,18 @@ async def _dry_run(
     if test_broker is None:
         raise RuntimeError(f"no test broker for {type(broker).__name__}")
     same_kind = [b for b in brokers if b is not broker and _find_test_broker(b) is test_broker]
-    async with test_broker(broker, *same_kind):
-        reply = await broker.request(payload, destination, timeout=DRY_RUN_TIMEOUT)
-        decoded = None
-        with suppress(Exception):
-            decoded = await reply.decode()
+    # faststream's test broker leaves every subscriber marked not running on exit
+    # (faststream 0.7.x): on a live app that stops consumption. Put them back.
+    running = {sub: sub.running for b in (broker, *same_kind) for sub in b.subscribers}
+    try:
+        async with test_broker(broker, *same_kind):
+            reply = await broker.request(payload, destination, timeout=DRY_RUN_TIMEOUT)
+            decoded = None
+            with suppress(Exception):
+                decoded = await reply.decode()
+    finally:
+        for sub, was_running in running.items():
+            sub.running = was_running
     if decoded is None or decoded == b"":
         return "ok"
     if isinstance(decoded, bytes):
