@@ -259,3 +259,12 @@ async def test_a_payload_the_subscriber_refuses_gets_422(subject: str) -> None:
     assert refused.status_code == 422
     assert refused.json() == {"details": "the message does not match what the subscriber takes"}
     assert accepted.json() == 5
+
+
+async def test_real_sends_go_only_to_subjects_the_app_declares(nats_url: str, subject: str) -> None:
+    app, handled = make_app(nats_url, subject, try_it_out=True, try_it_out_real_broker=True)
+    undeclared = subject + ".elsewhere"
+    async with lifespan(app), client(app) as http, outside(nats_url, undeclared) as seen:
+        response = await http.post("/docs/try", json=form(undeclared, {"n": 1}, real=True))
+    assert (response.status_code, response.json()) == (404, {"details": "destination not found"})
+    assert seen == [] and handled == []

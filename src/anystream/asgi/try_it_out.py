@@ -13,6 +13,8 @@ Differences from faststream's handler, on purpose:
   a body of the wrong shape 400.
 - A dry run runs where the broker runs (its asyncio loop on trio), so a subscriber
   that touches asyncio works, and faststream's test broker finds its event loop.
+- A real send goes only to a destination the app's subscribers or publishers
+  declare (404 otherwise), never to any subject a caller names.
 """
 
 from __future__ import annotations
@@ -110,6 +112,9 @@ class TryItOut:
             return _details(
                 "sending to the real broker is turned off on this server (dry runs only)", 403
             )
+        if real and not _declares(broker, destination):
+            # Real sends only to channels the app declares, never to any subject.
+            return _details("destination not found", 404)
         try:
             if real:
                 await broker.publish(payload, destination)
@@ -135,7 +140,7 @@ class TryItOut:
             if channel in _channels(broker):
                 return broker
         for broker in self.brokers:
-            if destination in {key.split(":", 1)[0] for key in _channels(broker)}:
+            if destination in _destinations(broker):
                 return broker
         return None
 
@@ -201,6 +206,29 @@ def _channels(broker: Any) -> set[str]:
         with suppress(Exception):
             channels.update(endpoint.schema())
     return channels
+
+
+def _destinations(broker: Any) -> set[str]:
+    """Subjects (channel keys before ``:``) a broker's subscribers and publishers declare."""
+    return {key.split(":", 1)[0] for key in _channels(broker)}
+
+
+def _declares(broker: Any, destination: str) -> bool:
+    """Whether a declared subject is ``destination`` or matches it (NATS ``*`` / ``>``)."""
+    tokens = destination.split(".")
+    for declared in _destinations(broker):
+        pattern = declared.split(".")
+        for i, part in enumerate(pattern):
+            if part == ">" and i == len(pattern) - 1:
+                if len(tokens) > i:
+                    return True
+                break
+            if i >= len(tokens) or (part != "*" and part != tokens[i]):
+                break
+        else:
+            if len(pattern) == len(tokens):
+                return True
+    return False
 
 
 def make_try_it_out_handler(
