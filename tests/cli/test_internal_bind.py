@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,8 +25,9 @@ def run(tmp_path: Path) -> Iterator[Callable[..., Run]]:
     started: list[Run] = []
     with NatsServer() as nats_server:
 
-        def start(*args: str) -> Run:
-            process = Run(list(args), nats_server.url, tmp_path / f"run{len(started)}.log")
+        def start(*args: str, **popen: object) -> Run:
+            log = tmp_path / f"run{len(started)}.log"
+            process = Run(list(args), nats_server.url, log, **popen)
             started.append(process)
             return process
 
@@ -99,3 +101,21 @@ def test_an_internal_bind_on_a_public_port_is_refused(run) -> None:
     server = run(APP, "--bind", f"127.0.0.1:{port}", "--internal-bind", f"127.0.0.2:{port}")
     assert server.proc.wait(60) != 0
     assert "also a public --bind port" in server.output
+
+
+def test_an_inherited_tcp_socket_can_be_the_internal_bind(run) -> None:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    internal, public = listener.getsockname()[1], free_port()
+    fd = listener.fileno()
+    try:
+        server = run(
+            APP, "--port", str(public), "--internal-bind", f"fd://{fd}", pass_fds=(fd,)
+        )
+        server.wait_ready(f"http://127.0.0.1:{internal}/health")
+        assert httpx.get(f"http://127.0.0.1:{public}/health").status_code == 404
+        assert server.terminate() == 0, server.output
+    finally:
+        listener.close()
