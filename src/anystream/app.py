@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 from faststream import FastStream as _UpstreamFastStream
 from faststream.asgi.factories import AsyncAPIRoute
+from typing_extensions import Unpack
 
-from .asgi.app import AsgiFastStream
+from .asgi.app import AsgiFastStream, AsgiOptions
 from .asgi.types import ASGIApp
-from .lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT
-from .slicing import DEFAULT_CONSUME_BUDGET
+from .lifespan import DEFAULT_SHUTDOWN_TIMEOUT
 
 __all__ = ("FastStream",)
 
@@ -24,10 +24,7 @@ class FastStream(_UpstreamFastStream):
         asyncapi_path: str | AsyncAPIRoute | None = None,
         *,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
-        consume_budget: float | None = DEFAULT_CONSUME_BUDGET,
-        startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
-        max_body_size: int | None = None,
-        redelivery_memory: int | None = None,
+        **options: Unpack[AsgiOptions],
     ) -> AsgiFastStream:
         """This app served over ASGI, with :class:`AsgiFastStream`'s options.
 
@@ -38,8 +35,5 @@ class FastStream(_UpstreamFastStream):
             asgi_routes=asgi_routes,
             asyncapi_path=asyncapi_path,
             shutdown_timeout=shutdown_timeout,
-            consume_budget=consume_budget,
-            startup_timeout=startup_timeout,
-            max_body_size=max_body_size,
-            redelivery_memory=redelivery_memory,
+            **options,
         )

@@ -164,7 +164,8 @@ async def test_environment_variable_turns_on_offline_docs_for_asyncapi_path(
 async def test_try_it_out_plugin_and_icon_are_served_when_present(fake_assets: Path) -> None:
     (fake_assets / "try-it-plugin.js").write_bytes(b"window.AsyncApiTryItPlugin = {};\n")
     (fake_assets / "favicon.ico").write_bytes(b"\x00\x00\x01\x00")
-    app = _app(NatsBroker(), asyncapi_assets=fake_assets)
+    # The page offers try-it-out only where a handler answers it: name its path.
+    app = _app(NatsBroker(), asyncapi_assets=fake_assets, try_it_out_path="/docs/try")
     async with client(app) as http:
         page = await http.get("/docs")
         urls = _links(page.text)

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from faststream._internal.application import StartAbleApplication
-from faststream.asgi.handlers import GetHandler, get
 from faststream.specification import AsyncAPI
 from faststream.specification.asyncapi.site import (
     ASYNCAPI_CSS_DEFAULT_URL,
@@ -18,6 +17,7 @@ from faststream.specification.asyncapi.site import (
 from faststream.specification.base import SpecificationFactory
 
 from .._redact import redact
+from .handlers import GetHandler, get
 from .responses import AsgiResponse
 from .types import Scope
 
@@ -61,10 +61,14 @@ def make_asyncapi_asgi(
     asyncapi_js_url: str = ASYNCAPI_JS_DEFAULT_URL,
     asyncapi_css_url: str = ASYNCAPI_CSS_DEFAULT_URL,
     try_it_out_plugin_url: str = ASYNCAPI_TRY_IT_PLUGIN_URL,
-    try_it_out_path: str | None = "asyncapi/try",
+    try_it_out_path: str | None = None,
     asyncapi_assets: str | os.PathLike[str] | None = None,
 ) -> GetHandler:
     """The AsyncAPI HTML page of an app (``FastStream(broker)``), a broker, or a schema.
+
+    ``try_it_out_path`` (default None: no form) is where the page's try-it-out form
+    posts; set it only where such a handler answers (``AsgiFastStream(try_it_out=True)``
+    or :func:`anystream.asgi.try_it_out.make_try_it_out_handler`).
 
     ``asyncapi_assets`` (default: ``$ANYSTREAM_ASYNCAPI_ASSETS``) is a folder with
     the page's JavaScript and CSS (``scripts/fetch_asyncapi_assets.py``): the page

@@ -40,6 +40,7 @@ __all__ = (
     "PostHandler",
     "Query",
     "Request",
+    "answer",
     "get",
     "post",
 )
@@ -122,45 +123,64 @@ class _FastPath(HttpHandler):
         if scope["method"] not in self.methods:
             response: AsgiResponse = method_not_allowed(self.methods)
         elif direct is None:
-            response = await self._call_injected(scope, receive, send)
+            response = await _call_injected(self, scope, receive, send)
         else:
             try:
                 response = await direct(scope)
+            except RequestBodyTooLarge:
+                response = payload_too_large
             except Exception:
-                if self.logger is not None:
-                    self.logger.log(
-                        logging.ERROR, "Exception occurred while processing request", exc_info=True
-                    )
+                _log(self, logging.ERROR, "Exception occurred while processing request", True)
                 response = internal_error
         await response(scope, receive, send)
 
-    async def _call_injected(self, scope: Scope, receive: Receive, send: Send) -> AsgiResponse:
-        """faststream's handler call, with 413 and 422 for bodies it cannot take."""
-        context = self.fd_config.context
-        with (
-            context.scope("request", new_request(scope, receive, send)),
-            context.scope("logger", self.logger),
-        ):
-            try:
-                response: AsgiResponse = await self.func(scope)  # type: ignore[assignment]
-            except RequestBodyTooLarge:
-                return payload_too_large
-            except MalformedJSONError as exc:
-                self._log(logging.WARNING, f"Malformed JSON body: {exc}", exc_info=False)
-                return _malformed_json
-            except FDValidationError:
-                self._log(logging.ERROR, "Validation error", exc_info=True)
-                return _validation_error
-            except Exception:
-                self._log(
-                    logging.ERROR, "Exception occurred while processing request", exc_info=True
-                )
-                return internal_error
-        return response
 
-    def _log(self, level: int, message: str, *, exc_info: bool) -> None:
-        if self.logger is not None:
-            self.logger.log(level, message, exc_info=exc_info)
+async def answer(handler: HttpHandler, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer a request with ``handler``, anystream's or one built with faststream's ``get``.
+
+    Every handler in an anystream app answers bad input the same way: 413 for a
+    body over the limit, 422 for malformed JSON or a validation error, 500 with a
+    fixed body (the exception goes to the log) for anything else.
+    """
+    if isinstance(handler, _FastPath) or type(handler).__call__ is not HttpHandler.__call__:
+        # Ours, or a subclass that answers requests its own way.
+        await handler(scope, receive, send)
+        return
+    if scope["method"] not in handler.methods:
+        response = method_not_allowed(handler.methods)
+    else:
+        response = await _call_injected(handler, scope, receive, send)
+    await response(scope, receive, send)
+
+
+async def _call_injected(
+    handler: HttpHandler, scope: Scope, receive: Receive, send: Send
+) -> AsgiResponse:
+    """faststream's handler call, with 413 and 422 for bodies it cannot take."""
+    context = handler.fd_config.context
+    with (
+        context.scope("request", new_request(scope, receive, send)),
+        context.scope("logger", handler.logger),
+    ):
+        try:
+            response: AsgiResponse = await handler.func(scope)  # type: ignore[assignment]
+        except RequestBodyTooLarge:
+            return payload_too_large
+        except MalformedJSONError as exc:
+            _log(handler, logging.WARNING, f"Malformed JSON body: {exc}", False)
+            return _malformed_json
+        except FDValidationError:
+            _log(handler, logging.ERROR, "Validation error", True)
+            return _validation_error
+        except Exception:
+            _log(handler, logging.ERROR, "Exception occurred while processing request", True)
+            return internal_error
+    return response
+
+
+def _log(handler: HttpHandler, level: int, message: str, exc_info: bool) -> None:
+    if handler.logger is not None:
+        handler.logger.log(level, message, exc_info=exc_info)
 
 
 class GetHandler(_FastPath, _GetHandler):

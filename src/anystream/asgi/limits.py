@@ -9,7 +9,19 @@ from __future__ import annotations
 from .responses import AsgiResponse
 from .types import Message, Receive, Scope
 
-__all__ = ("RequestBodyTooLarge", "declared_length", "limit_body", "payload_too_large")
+__all__ = (
+    "DEFAULT_MAX_BODY_SIZE",
+    "RequestBodyTooLarge",
+    "declared_length",
+    "limit_body",
+    "payload_too_large",
+)
+
+#: The default ``max_body_size``: 1 MiB. Probes and ``/metrics`` take no body and a
+#: small JSON request is a few KiB; 1 MiB is also nginx's default
+#: ``client_max_body_size``, so an app behind a typical ingress sees no change,
+#: and a request costs at most 1 MiB of buffer, however many are open.
+DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 
 payload_too_large = AsgiResponse(
     b"Payload Too Large", 413, {"content-type": "text/plain; charset=utf-8", "connection": "close"}

@@ -20,7 +20,7 @@ from faststream.asgi.handlers import HttpHandler
 
 from .types import ASGIApp, Scope
 
-__all__ = ("MethodNotAllowed", "Mounted", "Router", "route_path")
+__all__ = ("InternalBinds", "MethodNotAllowed", "Mounted", "Router", "route_path")
 
 
 def route_path(scope: Scope) -> str:
@@ -98,3 +98,68 @@ def _allowed(handlers: Sequence[HttpHandler]) -> tuple[str, ...]:
     for handler in handlers:
         allow.update(dict.fromkeys(handler.methods))
     return tuple(allow)
+
+
+_ANY_HOST = frozenset({"", "0.0.0.0", "::", "*"})
+
+
+class InternalBinds:
+    """The listening addresses that count as internal, matched on ``scope["server"]``.
+
+    ``scope["server"]`` is the local address of the socket a request came in on
+    (servers fill it from ``getsockname()``, never from a header), so a request is
+    internal when it arrived on one of these binds. Entries: ``"9090"`` (any host),
+    ``"127.0.0.1:9090"``, ``"[::1]:9090"``; a wildcard host (``0.0.0.0``, ``::``)
+    matches any local address on that port. TCP only: hypercorn passes no local
+    address for unix sockets.
+    """
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: Iterable[str | int] = ()) -> None:
+        self._entries: tuple[tuple[str | None, int], ...] = tuple(
+            _parse_bind(entry) for entry in entries
+        )
+
+    @classmethod
+    def from_text(cls, text: str) -> InternalBinds:
+        """Comma- or space-separated entries (``$ANYSTREAM_INTERNAL_BINDS``)."""
+        return cls(part for part in text.replace(",", " ").split() if part)
+
+    def __bool__(self) -> bool:
+        return bool(self._entries)
+
+    def __repr__(self) -> str:
+        shown = [f"{host}:{port}" if host else str(port) for host, port in self._entries]
+        return f"InternalBinds({shown!r})"
+
+    def matches(self, scope: Scope) -> bool:
+        server = scope.get("server")
+        if not server or len(server) != 2 or server[1] is None:
+            return False
+        host, port = server
+        for entry_host, entry_port in self._entries:
+            if port == entry_port and (entry_host is None or entry_host == host):
+                return True
+        return False
+
+
+def _parse_bind(entry: str | int) -> tuple[str | None, int]:
+    text = str(entry).strip()
+    host: str | None
+    if text.isdigit():
+        host, port_text = None, text
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep or not port_text.isdigit():
+            raise ValueError(
+                f"bad internal bind {entry!r}: expected PORT, HOST:PORT or [IPV6]:PORT"
+            )
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if host in _ANY_HOST:
+            host = None
+    port = int(port_text)
+    if not 0 < port <= 65535:
+        raise ValueError(f"bad internal bind {entry!r}: the port must be from 1 to 65535")
+    return host, port

@@ -27,6 +27,7 @@ import anyio
 from hypercorn.app_wrappers import ASGIWrapper
 from hypercorn.config import Config, Sockets
 
+from ..asgi.app import INTERNAL_BINDS_ENV, AsgiFastStream
 from ..asgi.types import ASGIApp, Message, Receive, Scope, Send
 from ._appload import LOAD_ERROR_CODE, AppLoadError, load_app
 
@@ -49,6 +50,8 @@ class WorkerSpec:
     extra_options: dict[str, Any] = field(default_factory=dict)
     log_level: str = "info"
     number: int = 0
+    #: ``host:port`` of the ``--internal-bind`` sockets (``$ANYSTREAM_INTERNAL_BINDS``).
+    internal_binds: tuple[str, ...] = ()
 
 
 class _Reporter:
@@ -134,6 +137,9 @@ def worker_main(
     """Process entry point: load the app, serve until ``stop`` is set, exit."""
     _install_signals()
     _configure_logging(spec.log_level)
+    if spec.internal_binds:
+        # Read by AsgiFastStream when the app module builds it.
+        os.environ[INTERNAL_BINDS_ENV] = ",".join(spec.internal_binds)
     try:
         app = load_app(
             spec.target,
@@ -146,6 +152,11 @@ def worker_main(
             log.error("loading %s failed", spec.target, exc_info=exc.__cause__)
         conn.send(("failed", LOAD_ERROR_CODE, str(exc)))
         sys.exit(LOAD_ERROR_CODE)
+    if spec.internal_binds and not isinstance(app, AsgiFastStream):
+        log.warning(
+            "--internal-bind: %s is not an anystream app, so it serves every route on every bind",
+            spec.target,
+        )
     reporter = _Reporter(app, conn)
     trigger = partial(_stop_requested, stop, reporter, parent)
     backend = "trio" if spec.worker_class == "trio" else "asyncio"

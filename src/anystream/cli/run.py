@@ -15,10 +15,11 @@ import contextlib
 import importlib.util
 import logging
 import os
+import socket
 import sys
 from typing import Any
 
-from hypercorn.config import Config
+from hypercorn.config import Config, Sockets
 
 from . import CLIError
 from ._appload import AppLoadError, parse_extra_options
@@ -70,6 +71,13 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "-b", "--bind", action="append", default=[], metavar="ADDRESS",
         help="HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N; repeat to listen on several",
+    )
+    parser.add_argument(
+        "--internal-bind", action="append", default=[], metavar="ADDRESS",
+        help=(
+            "HOST:PORT or [IPV6]:PORT for internal endpoints (probes, /metrics): routes "
+            "the app marks internal answer only here, 404 on the --bind addresses; repeatable"
+        ),
     )
     parser.add_argument(
         "--graceful-timeout", type=float, default=DEFAULT_GRACEFUL_TIMEOUT, metavar="SECONDS",
@@ -136,6 +144,36 @@ def _binds(args: argparse.Namespace) -> list[Bind]:
     return [parse_bind(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")]
 
 
+def _internal_binds(args: argparse.Namespace) -> list[Bind]:
+    try:
+        binds = [parse_bind(text) for text in args.internal_bind]
+    except CLIError as exc:
+        raise CLIError(str(exc).replace("--bind", "--internal-bind", 1), exc.code) from None
+    for bind in binds:
+        if bind.kind == "unix":
+            raise CLIError(
+                f"bad --internal-bind {bind.text!r}: TCP only (HOST:PORT or fd://N of a TCP "
+                "socket); servers give apps no local address for unix sockets"
+            )
+    return binds
+
+
+def _check_internal(public: Sockets, internal: Sockets) -> list[str]:
+    """The internal sockets' addresses (``host:port``), checked apart from the public ones."""
+    addresses = []
+    public_ports = {
+        s.getsockname()[1] for s in public.insecure_sockets if s.family != socket.AF_UNIX
+    }
+    for sock in internal.insecure_sockets:
+        if sock.family not in (socket.AF_INET, socket.AF_INET6):
+            raise CLIError("--internal-bind: fd:// must be a TCP socket")
+        host, port = sock.getsockname()[:2]
+        if port in public_ports:
+            raise CLIError(f"--internal-bind: port {port} is also a public --bind port")
+        addresses.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    return addresses
+
+
 def _config(args: argparse.Namespace) -> Config:
     config = Config()
     config.application_path = args.app
@@ -166,9 +204,24 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
     except AppLoadError as exc:
         raise CLIError(str(exc)) from None
     binds = _binds(args)
+    internal_binds = _internal_binds(args)
     _setup_logging(args.log_level)
     config = _config(args)
-    sockets = open_sockets(config, binds)
+    public = open_sockets(config, binds)
+    opened = list(public.insecure_sockets)
+    try:
+        internal = open_sockets(config, internal_binds)
+        opened += internal.insecure_sockets
+        internal_addresses = _check_internal(public, internal)
+    except BaseException:
+        for sock in opened:
+            sock.close()
+        raise
+    sockets = Sockets(
+        secure_sockets=[],
+        insecure_sockets=[*public.insecure_sockets, *internal.insecure_sockets],
+        quic_sockets=[],
+    )
     unix_paths = [b.path for b in binds if b.kind == "unix"]
     spec = WorkerSpec(
         target=args.app,
@@ -177,6 +230,7 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
         app_dir=args.app_dir,
         extra_options=extra_options,
         log_level=args.log_level,
+        internal_binds=tuple(internal_addresses),
     )
     supervisor = Supervisor(
         spec,
@@ -186,7 +240,11 @@ def main(args: argparse.Namespace, extra: list[str]) -> int:
         kill_after=2 * args.graceful_timeout + 5.0,
         reload_dirs=[args.app_dir] if args.reload else (),
     )
-    addresses = ", ".join(describe_socket(s) for s in sockets.insecure_sockets)
+    addresses = ", ".join(describe_socket(s) for s in public.insecure_sockets)
+    if internal.insecure_sockets:
+        addresses += " (internal: {})".format(
+            ", ".join(describe_socket(s) for s in internal.insecure_sockets)
+        )
     log.info(
         "serving %s on %s with %d %s worker%s (pid %d)",
         args.app, addresses, args.workers, args.worker_class,
