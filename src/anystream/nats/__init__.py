@@ -8,7 +8,13 @@
         msg = await sub.next_msg(timeout=1)
 
 :mod:`anystream.nats.protocol` is the sans-IO protocol core the client is built on.
+
+``from anystream.nats import NatsBroker`` gives faststream's ``NatsBroker`` on this client
+(:mod:`anystream.nats.broker`); it is imported on first use, so importing the client alone
+does not import faststream.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from .client import Client, connect
 from .errors import (
@@ -34,6 +40,9 @@ from .errors import (
 from .options import Options, Statistics, Status
 from .subscription import Msg, Subscription
 
+if TYPE_CHECKING:
+    from .broker import NatsBroker
+
 __all__ = (
     "AuthorizationError",
     "BadHeadersError",
@@ -45,6 +54,7 @@ __all__ = (
     "MalformedFrameError",
     "MaxPayloadError",
     "Msg",
+    "NatsBroker",
     "NatsError",
     "NatsTimeoutError",
     "NoRespondersError",
@@ -61,3 +71,11 @@ __all__ = (
     "SubscriptionClosedError",
     "connect",
 )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "NatsBroker":
+        from .broker import NatsBroker
+
+        return NatsBroker
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

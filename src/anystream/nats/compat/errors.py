@@ -1,0 +1,58 @@
+"""anystream.nats errors as nats-py's: code written for nats-py catches ``nats.errors.*``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import nats.errors
+
+from .. import errors as native
+
+__all__ = ("as_nats_py", "nats_py_errors")
+
+# Most specific first: the first isinstance match wins.
+_SIMPLE: tuple[tuple[type[native.NatsError], type[nats.errors.Error]], ...] = (
+    (native.DrainTimeoutError, nats.errors.DrainTimeoutError),
+    (native.NatsTimeoutError, nats.errors.TimeoutError),
+    (native.NoRespondersError, nats.errors.NoRespondersError),
+    (native.ConnectionDrainingError, nats.errors.ConnectionDrainingError),
+    (native.ConnectionClosedError, nats.errors.ConnectionClosedError),
+    (native.NoServersError, nats.errors.NoServersError),
+    (native.AuthorizationError, nats.errors.AuthorizationError),
+    (native.StaleConnectionError, nats.errors.StaleConnectionError),
+    (native.OutboundBufferFullError, nats.errors.OutboundBufferLimitError),
+    (native.MaxPayloadError, nats.errors.MaxPayloadError),
+    (native.BadSubjectError, nats.errors.BadSubjectError),
+    (native.SubscriptionClosedError, nats.errors.BadSubscriptionError),
+    (native.ProtocolError, nats.errors.ProtocolError),
+)
+
+
+def as_nats_py(exc: BaseException) -> BaseException:
+    """The nats-py exception code written for nats-py expects in place of ``exc``.
+
+    Exceptions that are not :class:`anystream.nats.NatsError` come back unchanged.
+    """
+    if not isinstance(exc, native.NatsError):
+        return exc
+    if isinstance(exc, native.SlowConsumerError):
+        return nats.errors.SlowConsumerError(subject=exc.subject, reply="", sid=exc.sid, sub=None)  # type: ignore[arg-type]
+    if isinstance(exc, native.BadHeadersError):
+        return nats.errors.Error(f"nats: {exc}")
+    for source, target in _SIMPLE:
+        if isinstance(exc, source):
+            translated = target()
+            if type(translated).__str__ is nats.errors.Error.__str__:
+                translated.args = exc.args
+            return translated
+    return nats.errors.Error(f"nats: {exc}")
+
+
+@contextmanager
+def nats_py_errors() -> Iterator[None]:
+    """Re-raise :class:`anystream.nats.NatsError` as the matching ``nats.errors`` class."""
+    try:
+        yield
+    except native.NatsError as exc:
+        raise as_nats_py(exc) from exc
