@@ -18,7 +18,8 @@ group owns it) until ``broker.stop()`` drains the connection.
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,11 @@ import faststream.nats
 from faststream.nats.broker.broker import NatsBroker as _FaststreamNatsBroker
 
 from ..runtime.tasks import BackgroundTask, spawn
+from .client import Client as NativeClient
 from .client import connect
 from .compat.client import Client as CompatClient
 from .compat.errors import as_nats_py
+from .errors import NoServersError
 
 __all__ = ("NatsBroker", "adopt", "connection_options", "is_native")
 
@@ -168,7 +171,7 @@ class _Host:
     async def _run(self) -> None:
         _in_host.set(True)
         try:
-            async with connect(self._servers, **self._options) as native:
+            async with self._connect() as native:
                 self._client = CompatClient(
                     native,
                     inbox_prefix=self._options.get("inbox_prefix", "_INBOX"),
@@ -185,6 +188,33 @@ class _Host:
             self._error = translated
         finally:
             self._ready.set()
+
+    @asynccontextmanager
+    async def _connect(self) -> AsyncIterator[NativeClient]:
+        """Connect; retry the first connection as nats-py does (``allow_reconnect``).
+
+        nats-py retries an unreachable server up to ``max_reconnect_attempts`` times,
+        ``reconnect_time_wait`` apart, reporting each failure to ``error_cb``, so an app
+        may start before its NATS server. Refused credentials fail at once.
+        """
+        opts = self._options
+        attempts = 0
+        limit = opts.get("max_reconnect_attempts", 60)
+        async with AsyncExitStack() as stack:
+            while True:
+                try:
+                    native = await stack.enter_async_context(connect(self._servers, **opts))
+                except NoServersError as exc:
+                    attempts += 1
+                    if not opts.get("allow_reconnect", True) or 0 <= limit < attempts:
+                        raise
+                    error_cb = opts.get("error_cb")
+                    if error_cb is not None:
+                        await error_cb(exc)
+                    await anyio.sleep(opts.get("reconnect_wait", 2.0))
+                    continue
+                break
+            yield native
 
     async def _closed(self) -> None:
         if self._task is not None and not _in_host.get():

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import nats.aio.msg
 import nats.errors
+from nats.aio.client import ServerVersion
+from nats.nuid import NUID
 
 from .. import errors as native_errors
 from ..client import Client as NativeClient
@@ -137,6 +139,7 @@ class Client:
     ) -> None:
         self._native = native
         self._inbox_prefix = bytearray(inbox_prefix.encode())
+        self._nuid = NUID()  # nats-py's JetStream code makes reply subjects with it
         self._flush_timeout = flush_timeout
         self._on_close = on_close
         self._dropped_closed: Counter[str] = Counter()
@@ -187,8 +190,8 @@ class Client:
         return int(value) if value is not None else None
 
     @property
-    def connected_server_version(self) -> str:
-        return str(self._native.server_info.get("version", ""))
+    def connected_server_version(self) -> ServerVersion:
+        return ServerVersion(str(self._native.server_info.get("version", "0.0.0")))
 
     @property
     def pending_data_size(self) -> int:
