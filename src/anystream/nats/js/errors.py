@@ -15,18 +15,35 @@ from ..errors import NatsError, NatsTimeoutError
 
 __all__ = (
     "APIError",
+    "BadBucketError",
+    "BadObjectMetaError",
     "BadRequestError",
+    "BucketNotFoundError",
     "ConsumerDeletedError",
     "ConsumerNotFoundError",
     "ConsumerSequenceMismatchError",
+    "DigestMismatchError",
     "FetchTimeoutError",
+    "InvalidBucketNameError",
+    "InvalidKeyError",
+    "InvalidObjectNameError",
     "JetStreamError",
     "JetStreamNotEnabledError",
+    "KeyDeletedError",
+    "KeyHistoryTooLargeError",
+    "KeyNotFoundError",
+    "KeyValueError",
+    "KeyWrongLastSequenceError",
+    "LinkIsABucketError",
     "MsgAlreadyAckdError",
     "MsgNotFoundError",
+    "NoKeysError",
     "NoStreamResponseError",
     "NotFoundError",
     "NotJSMessageError",
+    "ObjectAlreadyExists",
+    "ObjectDeletedError",
+    "ObjectNotFoundError",
     "ServerError",
     "ServiceUnavailableError",
     "StreamNameAlreadyInUseError",
@@ -169,3 +186,97 @@ def api_error(error: dict[str, Any]) -> APIError:
     err_code = error.get("err_code")
     cls = _BY_ERR_CODE.get(err_code or 0) or _BY_CODE.get(code or 0) or APIError
     return cls(str(error.get("description", "")), code=code, err_code=err_code)
+
+
+# ======================================================================= key-value / object store
+# nats-py's names (nats.js.errors) for the key-value and object store errors.
+
+
+class BucketNotFoundError(NotFoundError):
+    """No key-value / object store bucket of that name (its stream does not exist)."""
+
+
+class BadBucketError(JetStreamError):
+    """The stream of that name is not a bucket of the kind asked for."""
+
+
+class InvalidBucketNameError(JetStreamError, ValueError):
+    """A bucket name may only hold letters, digits, ``-`` and ``_``."""
+
+
+class InvalidKeyError(JetStreamError, ValueError):
+    """A key may only hold letters, digits and ``-/_=.``, and not start or end with ``.``."""
+
+
+class KeyValueError(APIError):
+    """Base class of the key-value errors."""
+
+
+class KeyDeletedError(KeyValueError, NotFoundError):
+    """The key's latest revision is a delete or purge marker (``entry`` is that marker)."""
+
+    def __init__(self, entry: Any = None, op: str | None = None, description: str = "") -> None:
+        self.entry = entry
+        self.op = op
+        key = getattr(entry, "key", None)
+        revision = getattr(entry, "revision", None)
+        super().__init__(
+            description or f"key {key!r} was deleted ({op} at revision {revision})", code=404
+        )
+
+
+class KeyNotFoundError(KeyValueError, NotFoundError):
+    """The key has no value: never set, or deleted/purged (then ``entry`` is the marker)."""
+
+    def __init__(
+        self,
+        description: str = "key not found",
+        *,
+        entry: Any = None,
+        op: str | None = None,
+        code: int | None = 404,
+        err_code: int | None = None,
+    ) -> None:
+        self.entry = entry
+        self.op = op
+        super().__init__(description, code=code, err_code=err_code)
+
+
+class KeyWrongLastSequenceError(KeyValueError, WrongLastSequenceError):
+    """``update``/``create``/``delete(last=...)``: the key's latest revision is another one."""
+
+
+class NoKeysError(KeyValueError):
+    """``keys()`` / ``history()`` found nothing."""
+
+
+class KeyHistoryTooLargeError(KeyValueError, ValueError):
+    """A bucket keeps at most 64 revisions per key."""
+
+
+class InvalidObjectNameError(JetStreamError, ValueError):
+    """An object name must be a non-empty string."""
+
+
+class BadObjectMetaError(JetStreamError):
+    """An object's description (its meta message) is malformed."""
+
+
+class LinkIsABucketError(JetStreamError):
+    """The object is a link to a whole bucket, which has no data to get."""
+
+
+class DigestMismatchError(JetStreamError):
+    """The object's data does not match the size/SHA-256 digest in its description."""
+
+
+class ObjectNotFoundError(NotFoundError):
+    """No object of that name (or it was deleted)."""
+
+
+class ObjectDeletedError(NotFoundError):
+    """The object was deleted."""
+
+
+class ObjectAlreadyExists(JetStreamError):
+    """An object of that name exists already (renaming onto it is refused)."""
