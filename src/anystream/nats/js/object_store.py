@@ -1,0 +1,568 @@
+"""JetStream object store on anyio: large objects in chunks, the same code on asyncio and trio.
+
+A bucket ``B`` is the stream ``OBJ_B``. An object's data goes in chunks (128 KiB by
+default) to ``$O.B.C.<nuid>``, a subject unique to each version of the object; its
+description (an :class:`nats.js.api.ObjectInfo` as JSON: size, chunk count,
+``SHA-256=<base64url>`` digest...) goes to ``$O.B.M.<base64url(name)>``, rolled up so
+only the latest stays. The format is every NATS client's (the tests read and write
+objects with nats-py both ways).
+
+Data streams through: :meth:`ObjectStore.put` reads one chunk from its source,
+publishes it and waits for the stream's ack before reading the next, and
+:meth:`ObjectStore.get` fetches one chunk at a time (a direct get of the next message
+on the object's chunk subject) and hands it to ``writeinto`` before fetching the next.
+So a large object passes through in memory bounded by the chunk size, with no thread
+pool and nothing running in the background. The digest is computed while the data
+passes and checked at the end of a get (:class:`DigestMismatchError`).
+
+The API follows nats-py's ``nats.js.object_store.ObjectStore``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import hashlib
+import inspect
+import json
+import secrets
+import string
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio
+
+from nats.js import api
+
+from .errors import (
+    BadObjectMetaError,
+    BucketNotFoundError,
+    DigestMismatchError,
+    InvalidObjectNameError,
+    LinkIsABucketError,
+    NotFoundError,
+    ObjectAlreadyExists,
+    ObjectNotFoundError,
+)
+from .kv import MSG_ROLLUP_SUBJECT, Watcher, check_bucket_name
+
+if TYPE_CHECKING:
+    from ..subscription import Msg
+    from .context import JetStream
+
+__all__ = (
+    "OBJ_DEFAULT_CHUNK_SIZE",
+    "ObjectStore",
+    "ObjectWatcher",
+    "create_object_store",
+    "delete_object_store",
+    "object_store",
+)
+
+OBJ_DEFAULT_CHUNK_SIZE = 128 * 1024
+OBJ_DIGEST_TYPE = "SHA-256="
+_NUID_ALPHABET = string.ascii_letters + string.digits
+_CLEANUP_TIMEOUT = 5.0
+
+
+class _AsyncReader(Protocol):
+    async def read(self, size: int = -1, /) -> bytes: ...
+
+
+class _Reader(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+ObjectData = str | bytes | bytearray | memoryview | _Reader | _AsyncReader | AsyncIterable[bytes]
+"""What :meth:`ObjectStore.put` reads from."""
+
+
+def _new_nuid() -> str:
+    return "".join(secrets.choice(_NUID_ALPHABET) for _ in range(22))
+
+
+def _encode_name(name: str) -> str:
+    return base64.urlsafe_b64encode(name.encode()).decode()
+
+
+def _digest(sha: bytes) -> str:
+    return OBJ_DIGEST_TYPE + base64.urlsafe_b64encode(sha).decode()
+
+
+def _decode_digest(digest: str | None) -> bytes:
+    if not digest or digest[: len(OBJ_DIGEST_TYPE)].upper() != OBJ_DIGEST_TYPE.upper():
+        raise BadObjectMetaError(f"object digest {digest!r} is not SHA-256=<base64url>")
+    encoded = digest[len(OBJ_DIGEST_TYPE) :]
+    try:
+        return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except (binascii.Error, ValueError):
+        raise BadObjectMetaError(f"object digest {digest!r} is not valid base64url") from None
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise InvalidObjectNameError(f"invalid object name {name!r}: a non-empty string is needed")
+    return name
+
+
+async def _rechunk(pieces: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
+    """Pieces of any size as chunks of ``size`` bytes (the last one may be shorter)."""
+    buffer = bytearray()
+    async for piece in pieces:
+        if not isinstance(piece, (bytes, bytearray, memoryview)):
+            raise TypeError(f"object data must be bytes, got {type(piece).__name__}")
+        if not buffer and len(piece) == size:
+            yield bytes(piece)
+            continue
+        buffer += piece
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)
+
+
+async def _read_pieces(reader: Any, size: int) -> AsyncIterator[bytes]:
+    while True:
+        piece = reader.read(size)
+        if inspect.isawaitable(piece):
+            piece = await piece
+        if isinstance(piece, str):
+            raise TypeError("object data must be bytes: open the file in binary mode ('rb')")
+        if not piece:
+            return
+        yield piece
+
+
+async def _iter_pieces(iterable: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    async for piece in iterable:
+        yield piece
+
+
+def _chunks(data: ObjectData, size: int) -> AsyncIterator[bytes]:
+    """The data as chunks of ``size`` bytes, read one at a time."""
+    if isinstance(data, str):
+        data = data.encode()
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return _slices(memoryview(data).cast("B"), size)
+    if hasattr(data, "__aiter__"):
+        return _rechunk(_iter_pieces(data), size)  # type: ignore[arg-type]
+    if hasattr(data, "read"):
+        if hasattr(data, "encoding") and hasattr(data, "buffer"):  # a text file
+            data = data.buffer
+        return _rechunk(_read_pieces(data, size), size)
+    raise TypeError(
+        "object data must be bytes, str, a binary file, an object with an async read() "
+        f"or an async iterable of bytes, got {type(data).__name__}"
+    )
+
+
+async def _slices(view: memoryview, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(view), size):
+        yield bytes(view[start : start + size])
+
+
+async def _write(writeinto: Any, data: bytes) -> None:
+    result = writeinto.write(data)
+    if inspect.isawaitable(result):
+        await result
+
+
+class ObjectStore:
+    """An object store bucket (nats-py's ``ObjectStore`` API, on anyio)."""
+
+    @dataclass
+    class ObjectResult:
+        """An object's info and (unless written to ``writeinto``) its data."""
+
+        info: api.ObjectInfo
+        data: bytes | None = b""
+
+    @dataclass(frozen=True)
+    class ObjectStoreStatus:
+        """The bucket's stream info, with the object store view of it."""
+
+        stream_info: api.StreamInfo
+        bucket: str
+
+        @property
+        def description(self) -> str | None:
+            return self.stream_info.config.description
+
+        @property
+        def ttl(self) -> float | None:
+            return self.stream_info.config.max_age
+
+        @property
+        def storage_type(self) -> api.StorageType | None:
+            return self.stream_info.config.storage
+
+        @property
+        def replicas(self) -> int | None:
+            return self.stream_info.config.num_replicas
+
+        @property
+        def sealed(self) -> bool:
+            return bool(self.stream_info.config.sealed)
+
+        @property
+        def size(self) -> int:
+            """Bytes stored: data and descriptions together."""
+            return self.stream_info.state.bytes
+
+    def __init__(self, name: str, stream: str, js: JetStream, direct: bool = True) -> None:
+        self._name = name
+        self._stream = stream
+        self._js = js
+        self._direct = direct
+
+    @property
+    def bucket(self) -> str:
+        return self._name
+
+    def __repr__(self) -> str:
+        return f"ObjectStore(bucket={self._name!r})"
+
+    def _meta_subject(self, name: str) -> str:
+        return f"$O.{self._name}.M.{_encode_name(name)}"
+
+    def _chunk_subject(self, nuid: str) -> str:
+        return f"$O.{self._name}.C.{nuid}"
+
+    async def _purge(self, subject: str) -> None:
+        await self._js.purge_stream(self._stream, subject=subject)
+
+    async def _publish_meta(self, info: api.ObjectInfo, subject: str | None = None) -> None:
+        await self._js.publish(
+            subject or self._meta_subject(info.name),
+            json.dumps(info.as_dict()).encode(),
+            headers={api.Header.ROLLUP.value: MSG_ROLLUP_SUBJECT},
+        )
+
+    # ------------------------------------------------------------------ reads
+
+    async def get_info(self, name: str, show_deleted: bool = False) -> api.ObjectInfo:
+        """The object's description; :class:`ObjectNotFoundError` if none (or deleted)."""
+        _check_name(name)
+        try:
+            msg = await self._js.get_msg(
+                self._stream, subject=self._meta_subject(name), direct=self._direct
+            )
+        except NotFoundError:
+            raise ObjectNotFoundError(
+                f"object {name!r} not found in bucket {self._name!r}"
+            ) from None
+        try:
+            info: api.ObjectInfo = api.ObjectInfo.from_response(json.loads(msg.data or b""))
+        except (ValueError, TypeError, KeyError) as err:
+            raise BadObjectMetaError(
+                f"the description of object {name!r} in bucket {self._name!r} is malformed: {err}"
+            ) from None
+        if info.deleted and not show_deleted:
+            raise ObjectNotFoundError(f"object {name!r} in bucket {self._name!r} was deleted")
+        if not info.mtime and msg.time is not None:
+            info.mtime = msg.time.isoformat()
+        return info
+
+    async def get(
+        self, name: str, writeinto: Any = None, show_deleted: bool = False
+    ) -> ObjectStore.ObjectResult:
+        """The object: its info and data, the digest checked.
+
+        With ``writeinto`` (a binary file, or anything with a ``write(bytes)`` method,
+        sync or async) each chunk is written there as it arrives and ``data`` stays
+        empty: memory use is then bounded by the chunk size whatever the object's size.
+        Raises :class:`DigestMismatchError` when the data does not match its digest
+        (with ``writeinto``, the data was written by then).
+        """
+        info = await self.get_info(name, show_deleted)
+        if info.is_link():
+            assert info.options is not None and info.options.link is not None
+            link = info.options.link
+            if not link.name:
+                raise LinkIsABucketError(f"object {name!r} is a link to bucket {link.bucket!r}")
+            target = (
+                self if link.bucket == self._name else await object_store(self._js, link.bucket)
+            )
+            return await target.get(link.name, writeinto=writeinto)
+        result = ObjectStore.ObjectResult(info=info)
+        if info.deleted or not info.size:
+            return result
+        if not info.nuid:
+            raise BadObjectMetaError(f"object {name!r} has no chunk subject (nuid)")
+        if (
+            writeinto is not None
+            and hasattr(writeinto, "encoding")
+            and hasattr(writeinto, "buffer")
+        ):
+            writeinto = writeinto.buffer
+        parts: list[bytes] = []
+        sha = hashlib.sha256()
+        size = 0
+        async for chunk in self._read_chunks(info):
+            sha.update(chunk)
+            size += len(chunk)
+            if writeinto is None:
+                parts.append(chunk)
+            else:
+                await _write(writeinto, chunk)
+        if size != info.size or sha.digest() != _decode_digest(info.digest):
+            raise DigestMismatchError(
+                f"object {name!r} in bucket {self._name!r}: read {size} bytes with digest "
+                f"{_digest(sha.digest())}, its description says {info.size} bytes, {info.digest}"
+            )
+        if writeinto is None:
+            result.data = b"".join(parts)
+        return result
+
+    async def _read_chunks(self, info: api.ObjectInfo) -> AsyncIterator[bytes]:
+        """The object's chunks in order, one direct get each."""
+        subject = self._chunk_subject(info.nuid)
+        seq = 1
+        for _ in range(info.chunks or 0):
+            try:
+                msg = await self._js.get_msg(
+                    self._stream, seq=seq, subject=subject, direct=self._direct, next=True
+                )
+            except NotFoundError:
+                break  # fewer chunks than described: reported as a digest mismatch
+            assert msg.seq is not None
+            seq = msg.seq + 1
+            yield msg.data or b""
+
+    # ------------------------------------------------------------------ writes
+
+    async def put(
+        self, name: str, data: ObjectData, meta: api.ObjectMeta | None = None
+    ) -> api.ObjectInfo:
+        """Store an object, replacing any of the same name; return its info.
+
+        ``data`` is bytes or str, a binary file (read one chunk at a time in this
+        thread: fine for local files), an object with an async ``read(n)`` (an anyio
+        or trio file) or an async iterable of bytes of any sizes. Each chunk is
+        published and acknowledged before the next is read, so memory stays bounded
+        by the chunk size (``meta.options.max_chunk_size``, 128 KiB by default).
+        """
+        if meta is None:
+            meta = api.ObjectMeta(name=name)
+        else:
+            meta = api.ObjectMeta(
+                name=name or meta.name,
+                description=meta.description,
+                headers=meta.headers,
+                options=meta.options,
+            )
+        obj = _check_name(meta.name)
+        options = meta.options or api.ObjectMetaOptions()
+        chunk_size = options.max_chunk_size or OBJ_DEFAULT_CHUNK_SIZE
+        options = api.ObjectMetaOptions(link=options.link, max_chunk_size=chunk_size)
+        try:
+            previous: api.ObjectInfo | None = await self.get_info(obj)
+        except ObjectNotFoundError:
+            previous = None
+        nuid = _new_nuid()
+        chunk_subject = self._chunk_subject(nuid)
+        sha = hashlib.sha256()
+        size = chunks = 0
+        try:
+            async for chunk in _chunks(data, chunk_size):
+                sha.update(chunk)
+                await self._js.publish(chunk_subject, chunk)
+                size += len(chunk)
+                chunks += 1
+            info = api.ObjectInfo(
+                name=obj,
+                bucket=self._name,
+                nuid=nuid,
+                size=size,
+                chunks=chunks,
+                digest=_digest(sha.digest()),
+                mtime=datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                description=meta.description,
+                headers=meta.headers,
+                options=options,
+            )
+            await self._publish_meta(info)
+        except BaseException:
+            if chunks:
+                with anyio.move_on_after(_CLEANUP_TIMEOUT, shield=True):
+                    await self._purge(chunk_subject)
+            raise
+        if previous is not None and previous.nuid and previous.nuid != nuid:
+            await self._purge(self._chunk_subject(previous.nuid))
+        return info
+
+    async def update_meta(self, name: str, meta: api.ObjectMeta) -> None:
+        """Change an object's name, description or headers (its data stays).
+
+        Renaming onto an existing object raises :class:`ObjectAlreadyExists`.
+        """
+        info = await self.get_info(name)
+        new_name = _check_name(meta.name or name)
+        if new_name != name:
+            try:
+                await self.get_info(new_name)
+            except ObjectNotFoundError:
+                pass
+            else:
+                raise ObjectAlreadyExists(
+                    f"cannot rename {name!r} to {new_name!r}: an object of that name exists"
+                )
+        info.name = new_name
+        info.description = meta.description
+        info.headers = meta.headers
+        await self._publish_meta(info)
+        if new_name != name:
+            await self._purge(self._meta_subject(name))
+
+    async def delete(self, name: str) -> None:
+        """Delete the object: its data is purged; a deleted marker stays as its description."""
+        info = await self.get_info(name)
+        if not info.nuid:
+            raise BadObjectMetaError(f"object {name!r} has no chunk subject (nuid)")
+        chunk_subject = self._chunk_subject(info.nuid)
+        info.deleted = True
+        info.size = 0
+        info.chunks = 0
+        info.digest = ""
+        info.mtime = ""
+        try:
+            await self._publish_meta(info)
+        finally:
+            with anyio.move_on_after(_CLEANUP_TIMEOUT, shield=True):
+                await self._purge(chunk_subject)
+
+    # ------------------------------------------------------------------ listing / watching
+
+    async def watch(
+        self,
+        ignore_deletes: bool = False,
+        include_history: bool = False,
+        meta_only: bool = False,
+        updates_only: bool = False,
+    ) -> ObjectWatcher:
+        """Watch the bucket's objects: an :class:`~nats.js.api.ObjectInfo` per change.
+
+        Gives the current objects (every kept description with ``include_history``),
+        then ``None``, then each change as it happens; ``updates_only`` skips the
+        current objects (and the ``None``). ``ignore_deletes`` leaves out deleted
+        objects. ``meta_only`` is accepted for nats-py's signature: descriptions are
+        all a watch ever sends.
+        """
+        del meta_only
+        if updates_only:
+            deliver_policy: api.DeliverPolicy | None = api.DeliverPolicy.NEW
+        elif include_history:
+            deliver_policy = None
+        else:
+            deliver_policy = api.DeliverPolicy.LAST_PER_SUBJECT
+
+        def convert(msg: Msg) -> api.ObjectInfo | None:
+            try:
+                info: api.ObjectInfo = api.ObjectInfo.from_response(json.loads(msg.data))
+            except (ValueError, TypeError, KeyError):
+                return None  # not an object description: skipped
+            if ignore_deletes and info.deleted:
+                return None
+            return info
+
+        sub = await self._js.subscribe(
+            f"$O.{self._name}.M.>",
+            stream=self._stream,
+            ordered_consumer=True,
+            deliver_policy=deliver_policy,
+        )
+        watcher = ObjectWatcher(sub, convert, initial_marker=not updates_only)
+        try:
+            await watcher._start()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await sub.unsubscribe()
+            raise
+        return watcher
+
+    async def list(self, ignore_deletes: bool = False) -> list[api.ObjectInfo]:
+        """Every object's info; :class:`ObjectNotFoundError` when the bucket has none."""
+        entries: list[api.ObjectInfo] = []
+        async with await self.watch(ignore_deletes=ignore_deletes) as watcher:
+            async for info in watcher:
+                if info is None:
+                    break
+                entries.append(info)
+        if not entries:
+            raise ObjectNotFoundError(f"no objects in bucket {self._name!r}")
+        return entries
+
+    # ------------------------------------------------------------------ bucket
+
+    async def status(self) -> ObjectStore.ObjectStoreStatus:
+        """The bucket's configuration and state."""
+        info = await self._js.stream_info(self._stream)
+        return ObjectStore.ObjectStoreStatus(stream_info=info, bucket=self._name)
+
+    async def seal(self) -> None:
+        """Make the bucket read-only, for good."""
+        info = await self._js.stream_info(self._stream)
+        info.config.sealed = True
+        await self._js.update_stream(info.config)
+
+
+ObjectWatcher = Watcher[api.ObjectInfo]
+ObjectStore.ObjectWatcher = ObjectWatcher  # type: ignore[attr-defined]
+
+
+# =============================================================================== buckets
+
+
+async def object_store(js: JetStream, bucket: str) -> ObjectStore:
+    """Open an existing bucket; :class:`BucketNotFoundError` if there is none."""
+    check_bucket_name(bucket)
+    stream = f"OBJ_{bucket}"
+    try:
+        info = await js.stream_info(stream)
+    except NotFoundError:
+        raise BucketNotFoundError(f"object store bucket {bucket!r} not found") from None
+    return ObjectStore(bucket, stream, js, bool(info.config.allow_direct))
+
+
+async def create_object_store(
+    js: JetStream,
+    bucket: str | None = None,
+    config: api.ObjectStoreConfig | None = None,
+    **params: Any,
+) -> ObjectStore:
+    """Create a bucket (or open it, when one with the same settings exists)."""
+    config = (config or api.ObjectStoreConfig()).evolve(**params)
+    if bucket is not None:
+        config = config.evolve(bucket=bucket)
+    name = check_bucket_name(config.bucket)
+    max_bytes = config.max_bytes
+    if max_bytes == 0:
+        max_bytes = -1
+    stream = api.StreamConfig(
+        name=f"OBJ_{name}",
+        description=config.description,
+        subjects=[f"$O.{name}.C.>", f"$O.{name}.M.>"],
+        max_age=config.ttl,
+        max_bytes=max_bytes,
+        max_consumers=0,
+        storage=config.storage,
+        num_replicas=config.replicas,
+        placement=config.placement,
+        discard=api.DiscardPolicy.NEW,
+        allow_rollup_hdrs=True,
+        allow_direct=True,
+    )
+    info = await js.add_stream(stream)
+    return ObjectStore(name, f"OBJ_{name}", js, bool(info.config.allow_direct))
+
+
+async def delete_object_store(js: JetStream, bucket: str) -> bool:
+    """Delete the bucket and every object in it."""
+    check_bucket_name(bucket)
+    try:
+        return await js.delete_stream(f"OBJ_{bucket}")
+    except NotFoundError:
+        raise BucketNotFoundError(f"object store bucket {bucket!r} not found") from None

@@ -1,0 +1,148 @@
+"""Publishing to streams with pipelined acks (:meth:`JetStream.publish_async`).
+
+Each async publish gets a reply subject ``<prefix>.<token>`` under one wildcard
+subscription; the ack that comes back completes the :class:`PubAckFuture` with that
+token. At most ``max_pending`` acks are outstanding at once (publishers wait for room).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from nats.js import api
+
+from ..errors import NatsTimeoutError
+from ..subscription import Msg, Subscription
+from .errors import JetStreamError, NoStreamResponseError, TooManyStalledMsgsError, api_error
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+__all__ = ("AsyncPublisher", "PubAckFuture", "pub_headers")
+
+DEFAULT_MAX_PENDING = 4000
+
+
+def pub_headers(headers: dict[str, str] | None, stream: str | None) -> dict[str, str] | None:
+    """The headers of a JetStream publish (``stream`` becomes ``Nats-Expected-Stream``)."""
+    if stream is None:
+        return headers
+    return {**(headers or {}), api.Header.EXPECTED_STREAM.value: stream}
+
+
+def pub_ack_result(msg: Msg, subject: str) -> api.PubAck | JetStreamError:
+    """The ack (or the error) a stream answered to a publish (pure)."""
+    if msg.status == 503:
+        return NoStreamResponseError(subject)
+    resp: dict[str, Any] = json.loads(msg.data)
+    if "error" in resp:
+        return api_error(resp["error"])
+    ack: api.PubAck = api.PubAck.from_response(resp)
+    return ack
+
+
+class PubAckFuture:
+    """The outcome of one :meth:`JetStream.publish_async`: ``await`` it for the PubAck."""
+
+    __slots__ = ("_done", "_error", "_result", "subject")
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        self._done = anyio.Event()
+        self._result: api.PubAck | None = None
+        self._error: BaseException | None = None
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def _set(self, outcome: api.PubAck | BaseException) -> None:
+        if isinstance(outcome, BaseException):
+            self._error = outcome
+        else:
+            self._result = outcome
+        self._done.set()
+
+    async def result(self, timeout: float | None = None) -> api.PubAck:
+        """The PubAck; raises the stream's error, or :class:`NatsTimeoutError`."""
+        with anyio.move_on_after(timeout):
+            await self._done.wait()
+        if not self._done.is_set():
+            raise NatsTimeoutError(f"no ack for the publish to {self.subject!r} in {timeout} s")
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+    def __await__(self) -> Generator[Any, None, api.PubAck]:
+        return self.result().__await__()
+
+
+class AsyncPublisher:
+    """Outstanding async publishes of one :class:`JetStream` context."""
+
+    def __init__(self, client: Client, max_pending: int = DEFAULT_MAX_PENDING) -> None:
+        self._nc = client
+        self._prefix = client.new_inbox()
+        self._sub: Subscription | None = None
+        self._futures: dict[str, PubAckFuture] = {}
+        self._next = 0
+        self._room = anyio.Semaphore(max_pending)
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._futures)
+
+    async def _on_ack(self, msg: Msg) -> None:
+        future = self._futures.pop(msg.subject[len(self._prefix) + 1 :], None)
+        if future is None:
+            return
+        future._set(pub_ack_result(msg, future.subject))
+        self._room.release()
+        if not self._futures:
+            self._idle.set()
+
+    async def publish(
+        self,
+        subject: str,
+        payload: bytes,
+        *,
+        headers: dict[str, str] | None,
+        wait_stall: float | None,
+    ) -> PubAckFuture:
+        if self._sub is None:
+            self._sub = await self._nc.subscribe(f"{self._prefix}.*", cb=self._on_ack)
+        acquired = False
+        with anyio.move_on_after(wait_stall):
+            await self._room.acquire()
+            acquired = True
+        if not acquired:
+            raise TooManyStalledMsgsError(
+                f"{len(self._futures)} async publishes still wait for their ack after "
+                f"{wait_stall} s"
+            )
+        self._next += 1
+        token = f"{self._next:x}"
+        future = self._futures[token] = PubAckFuture(subject)
+        if self._idle.is_set():
+            self._idle = anyio.Event()
+        try:
+            reply = f"{self._prefix}.{token}"
+            await self._nc.publish(subject, payload, reply=reply, headers=headers)
+        except BaseException:
+            self._futures.pop(token, None)
+            self._room.release()
+            if not self._futures:
+                self._idle.set()
+            raise
+        return future
+
+    async def completed(self, timeout: float | None = None) -> None:
+        with anyio.move_on_after(timeout):
+            await self._idle.wait()
+            return
+        raise NatsTimeoutError(f"{len(self._futures)} async publishes still wait for their ack")

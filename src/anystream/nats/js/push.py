@@ -1,0 +1,382 @@
+"""Push consumers: the server sends a consumer's messages to a deliver subject.
+
+:func:`control_of` says what a received message is (data, idle heartbeat, flow-control
+request) with no I/O; :class:`PushSubscription` wraps the core subscription on the
+deliver subject, answers the control messages where they sit in the queue (a
+flow-control request is answered once the application has taken every message before
+it) and hands the data messages on as :class:`~.msg.JsMsg`. Ordered consumers are
+recreated, inline in the consuming task, on a gap or when heartbeats stop.
+
+With a callback, one background task (:func:`anystream.runtime.tasks.spawn`) iterates
+the subscription and awaits the callback for each message, then acks it unless
+``manual_ack`` (or the consumer has no acks).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import anyio
+from nats.js import api
+
+from ...runtime.tasks import BackgroundTask, spawn
+from ..errors import NatsError, NatsTimeoutError, SubscriptionClosedError
+from ..subscription import Msg, Subscription
+from .errors import JetStreamError, NotFoundError
+from .msg import JsMsg
+from .ordered import MISSED_HEARTBEATS, OrderedState, ordered_config
+
+if TYPE_CHECKING:
+    from .context import JetStream
+
+__all__ = (
+    "DEFAULT_PENDING_BYTES",
+    "DEFAULT_PENDING_MSGS",
+    "Control",
+    "MsgHandler",
+    "PushSubscription",
+    "control_of",
+    "subscribe",
+)
+
+logger = logging.getLogger("anystream.nats.js")
+
+DEFAULT_PENDING_MSGS = 512 * 1024
+DEFAULT_PENDING_BYTES = 256 * 1024 * 1024
+
+MsgHandler = Callable[[JsMsg], Awaitable[None]]
+
+
+class Control(enum.Enum):
+    DATA = "data"
+    HEARTBEAT = "heartbeat"
+    FLOW_CONTROL = "flow control"
+    OTHER = "other status"
+
+
+def control_of(msg: Msg) -> Control:
+    """What a message on a deliver subject is (pure)."""
+    if msg.status is None:
+        return Control.DATA
+    if msg.status == 100:
+        return Control.FLOW_CONTROL if msg.reply else Control.HEARTBEAT
+    return Control.OTHER
+
+
+class PushSubscription:
+    """Messages a push consumer delivers: ``async for msg in sub`` or ``next_msg()``."""
+
+    def __init__(
+        self,
+        js: JetStream,
+        sub: Subscription,
+        stream: str,
+        consumer: str,
+        config: api.ConsumerConfig,
+        *,
+        ordered: bool = False,
+    ) -> None:
+        self._js = js
+        self._nc = js.client
+        self._sub = sub
+        self._stream = stream
+        self._consumer = consumer
+        self._config = config
+        self._ordered = OrderedState(config) if ordered else None
+        self._watch = (config.idle_heartbeat or 0) * MISSED_HEARTBEATS if ordered else None
+        self._task: BackgroundTask | None = None
+        self._delivered = 0
+
+    @property
+    def stream(self) -> str:
+        return self._stream
+
+    @property
+    def consumer(self) -> str:
+        """Name of the consumer (changes when an ordered consumer is recreated)."""
+        return self._consumer
+
+    @property
+    def subject(self) -> str:
+        """The deliver subject."""
+        return self._sub.subject
+
+    @property
+    def pending_msgs(self) -> int:
+        return self._sub.pending_msgs
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._sub.pending_bytes
+
+    @property
+    def delivered(self) -> int:
+        """Messages handed to the application."""
+        return self._delivered
+
+    @property
+    def resets(self) -> int:
+        """How many times this ordered consumer was recreated."""
+        return 0 if self._ordered is None else self._ordered.resets
+
+    async def consumer_info(self) -> api.ConsumerInfo:
+        return await self._js.consumer_info(self._stream, self._consumer)
+
+    # ----------------------------------------------------------------- receiving
+
+    async def _next(self) -> JsMsg:
+        while True:
+            try:
+                raw = await self._sub.next_msg(self._watch)
+            except NatsTimeoutError:
+                await self._restart("no heartbeat")
+                continue
+            kind = control_of(raw)
+            if kind is Control.DATA:
+                msg = JsMsg.of(self._nc, raw)
+                ordered = self._ordered
+                if ordered is not None:
+                    meta = msg.metadata
+                    if not ordered.on_message(meta.sequence.consumer, meta.sequence.stream):
+                        await self._restart("sequence gap")
+                        continue
+                self._delivered += 1
+                return msg
+            if kind is Control.FLOW_CONTROL:
+                assert raw.reply is not None
+                await self._nc.publish(raw.reply, b"")
+            elif kind is Control.HEARTBEAT:
+                headers = raw.headers or {}
+                stalled = headers.get("Nats-Consumer-Stalled")
+                if stalled:
+                    await self._nc.publish(stalled, b"")
+                if self._ordered is not None and not self._ordered.on_heartbeat(
+                    headers.get("Nats-Last-Consumer")
+                ):
+                    await self._restart("heartbeat announced missed messages")
+            else:
+                logger.debug(
+                    "push consumer %s: status %s %s", self._consumer, raw.status, raw.description
+                )
+
+    async def _restart(self, why: str) -> None:
+        """Recreate the ordered consumer after its last delivered stream sequence."""
+        ordered = self._ordered
+        if ordered is None:
+            return
+        logger.debug("ordered consumer %s on %s: %s, recreating", self._consumer, self._stream, why)
+        old = self._sub
+        inbox = self._nc.new_inbox()
+        self._sub = await self._nc.subscribe(
+            inbox,
+            pending_msgs_limit=old.pending_msgs_limit,
+            pending_bytes_limit=old.pending_bytes_limit,
+        )
+        await old.unsubscribe()
+        config = ordered.restart_config(inbox)
+        delay = 0.05
+        while True:
+            try:
+                info = await self._js.add_consumer(self._stream, config)
+            except (JetStreamError, NatsError) as exc:
+                if self._nc.is_closed:
+                    raise
+                if isinstance(exc, NotFoundError):
+                    raise  # the stream is gone
+                logger.debug("recreating ordered consumer failed (%r), retrying", exc)
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            self._consumer = info.name
+            return
+
+    async def next_msg(self, timeout: float | None = 1.0) -> JsMsg:
+        """The next message; :class:`NatsTimeoutError` if none within ``timeout`` s."""
+        if self._task is not None:
+            raise ValueError("next_msg() is not available on a subscription with a callback")
+        if timeout is None:
+            return await self._next()
+        with anyio.move_on_after(timeout):
+            return await self._next()
+        raise NatsTimeoutError(f"no message from consumer {self._consumer!r} within {timeout} s")
+
+    def __aiter__(self) -> PushSubscription:
+        return self
+
+    async def __anext__(self) -> JsMsg:
+        try:
+            return await self._next()
+        except SubscriptionClosedError:
+            raise StopAsyncIteration from None
+
+    # ----------------------------------------------------------------- callbacks
+
+    def _start_callback(self, cb: MsgHandler, auto_ack: bool) -> None:
+        self._task = spawn(self._run_callback, cb, auto_ack, name=f"js push {self._consumer}")
+
+    async def _run_callback(self, cb: MsgHandler, auto_ack: bool) -> None:
+        async for msg in self:
+            try:
+                await cb(msg)
+            except Exception:
+                logger.exception(
+                    "callback of consumer %s failed; message not acked", self._consumer
+                )
+                continue
+            if auto_ack and not msg.is_acked:
+                try:
+                    await msg.ack()
+                except NatsError as exc:
+                    logger.warning("auto-ack on consumer %s failed: %s", self._consumer, exc)
+
+    # ----------------------------------------------------------------- stopping
+
+    async def unsubscribe(self) -> None:
+        """Stop receiving (queued messages are dropped; the callback task is stopped)."""
+        await self._sub.unsubscribe()
+        if self._task is not None:
+            self._task.cancel()
+            await self._task.wait()
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Stop receiving once the messages in flight were handled (by the callback)."""
+        await self._sub.drain(timeout)
+        if self._task is not None:
+            with anyio.move_on_after(timeout or 30.0) as scope:
+                await self._task.wait()
+            if scope.cancelled_caught:
+                self._task.cancel()
+
+    async def __aenter__(self) -> PushSubscription:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.unsubscribe()
+
+    def __repr__(self) -> str:
+        return f"PushSubscription(stream={self._stream!r}, consumer={self._consumer!r})"
+
+
+async def subscribe(
+    js: JetStream,
+    subject: str,
+    *,
+    queue: str | None,
+    cb: MsgHandler | None,
+    durable: str | None,
+    stream: str | None,
+    config: api.ConsumerConfig | None,
+    manual_ack: bool,
+    ordered_consumer: bool,
+    idle_heartbeat: float | None,
+    flow_control: bool,
+    pending_msgs_limit: int,
+    pending_bytes_limit: int,
+    deliver_policy: api.DeliverPolicy | None,
+    headers_only: bool | None,
+    inactive_threshold: float | None,
+) -> PushSubscription:
+    """:meth:`JetStream.subscribe`: bind to the durable if it exists, else create one."""
+    if stream is None:
+        stream = await js.find_stream_name_by_subject(subject)
+    if queue:
+        if durable and durable != queue:
+            raise ValueError(f"cannot create queue subscription {queue!r} to consumer {durable!r}")
+        durable = queue
+    if ordered_consumer and (durable or queue):
+        raise ValueError("an ordered consumer is ephemeral: no durable name or queue")
+    info: api.ConsumerInfo | None = None
+    if durable:
+        try:
+            info = await js.consumer_info(stream, durable)
+        except NotFoundError:
+            info = None
+    if info is not None:
+        config = info.config
+        check_bindable(info, queue)
+    else:
+        config = new_push_config(
+            config,
+            subject,
+            deliver_subject=js.client.new_inbox(),
+            durable=durable,
+            queue=queue,
+            deliver_policy=deliver_policy,
+            headers_only=headers_only,
+            inactive_threshold=inactive_threshold,
+            flow_control=flow_control,
+            idle_heartbeat=idle_heartbeat,
+        )
+        if ordered_consumer:
+            config = ordered_config(config, idle_heartbeat)
+    assert config.deliver_subject is not None
+    sub = await js.client.subscribe(
+        config.deliver_subject,
+        queue=config.deliver_group or None,
+        pending_msgs_limit=pending_msgs_limit,
+        pending_bytes_limit=pending_bytes_limit,
+    )
+    try:
+        if info is None:
+            info = await js.add_consumer(stream, config)
+    except BaseException:
+        await sub.unsubscribe()
+        raise
+    psub = PushSubscription(js, sub, stream, info.name, config, ordered=ordered_consumer)
+    if cb is not None:
+        acks = config.ack_policy not in (api.AckPolicy.NONE, "none")
+        psub._start_callback(cb, auto_ack=acks and not manual_ack)
+    return psub
+
+
+def check_bindable(info: api.ConsumerInfo, queue: str | None) -> None:
+    """Refuse to bind to a consumer this subscription cannot use (pure)."""
+    config = info.config
+    if not config.deliver_subject:
+        raise JetStreamError(f"consumer {info.name!r} is a pull consumer: use pull_subscribe()")
+    group = config.deliver_group
+    if not group:
+        if queue:
+            raise JetStreamError(
+                f"consumer {info.name!r} has no deliver group: cannot join queue {queue!r}"
+            )
+        if info.push_bound:
+            raise JetStreamError(f"consumer {info.name!r} is already bound to a subscription")
+    elif queue != group:
+        raise JetStreamError(
+            f"consumer {info.name!r} delivers to group {group!r}, not to queue {queue!r}"
+        )
+
+
+def new_push_config(
+    config: api.ConsumerConfig | None,
+    subject: str,
+    *,
+    deliver_subject: str,
+    durable: str | None,
+    queue: str | None,
+    deliver_policy: api.DeliverPolicy | None,
+    headers_only: bool | None,
+    inactive_threshold: float | None,
+    flow_control: bool,
+    idle_heartbeat: float | None,
+) -> api.ConsumerConfig:
+    """The config of a push consumer :meth:`JetStream.subscribe` creates (pure)."""
+    config = (config or api.ConsumerConfig()).evolve()
+    config.durable_name = config.durable_name or durable
+    config.deliver_group = config.deliver_group or queue
+    config.headers_only = config.headers_only or headers_only
+    if deliver_policy:
+        config.deliver_policy = deliver_policy
+    if inactive_threshold:
+        config.inactive_threshold = inactive_threshold
+    config.deliver_subject = config.deliver_subject or deliver_subject
+    if not config.filter_subjects:
+        config.filter_subject = subject
+    config.flow_control = flow_control or config.flow_control or None
+    if idle_heartbeat:
+        config.idle_heartbeat = idle_heartbeat
+    return config
