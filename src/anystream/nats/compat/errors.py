@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import nats.errors
+import nats.js.errors
 
 from .. import errors as native
 
@@ -36,6 +38,10 @@ def as_nats_py(exc: BaseException) -> BaseException:
     """
     if not isinstance(exc, native.NatsError):
         return exc
+    from ..js import errors as js
+
+    if isinstance(exc, js.JetStreamError):
+        return _jetstream(exc, js)
     if isinstance(exc, native.SlowConsumerError):
         return nats.errors.SlowConsumerError(subject=exc.subject, reply="", sid=exc.sid, sub=None)  # type: ignore[arg-type]
     if isinstance(exc, native.BadHeadersError):
@@ -56,3 +62,48 @@ def nats_py_errors() -> Iterator[None]:
         yield
     except native.NatsError as exc:
         raise as_nats_py(exc) from exc
+
+
+def _jetstream(exc: Exception, js: Any) -> BaseException:
+    """The ``nats.js.errors`` (or ``nats.errors``) class of the same name, filled in."""
+    if isinstance(exc, js.FetchTimeoutError):
+        return nats.js.errors.FetchTimeoutError()
+    if isinstance(exc, js.JetStreamNotEnabledError):
+        return nats.js.errors.ServiceUnavailableError(
+            code=503, description=getattr(exc, "description", None)
+        )
+    target: type[BaseException] | None = None
+    for klass in type(exc).__mro__:
+        if klass is js.JetStreamError:
+            break
+        target = getattr(nats.js.errors, klass.__name__, None) or getattr(
+            nats.errors, klass.__name__, None
+        )
+        if target is not None:
+            break
+    if target is None:
+        return nats.js.errors.Error(str(exc))
+    description = getattr(exc, "description", None) or str(exc)
+    if target in (nats.js.errors.KeyDeletedError,):
+        return target(entry=getattr(exc, "entry", None), op=getattr(exc, "op", None))  # type: ignore[call-arg]
+    if target is nats.js.errors.KeyNotFoundError:
+        return target(  # type: ignore[call-arg]
+            entry=getattr(exc, "entry", None), op=getattr(exc, "op", None), message=None
+        )
+    if target is nats.js.errors.KeyWrongLastSequenceError:
+        return target(description=description)  # type: ignore[call-arg]
+    if issubclass(target, nats.js.errors.APIError):
+        return target(
+            code=getattr(exc, "code", None),
+            description=description,
+            err_code=getattr(exc, "err_code", None),
+        )
+    if issubclass(target, nats.js.errors.Error):
+        try:
+            return target(description)  # type: ignore[call-arg]
+        except TypeError:
+            return target()
+    try:
+        return target()
+    except TypeError:
+        return nats.js.errors.Error(description)
