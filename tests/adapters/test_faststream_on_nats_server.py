@@ -11,6 +11,7 @@ import anyio
 import pytest
 from faststream.middlewares import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, PullSub
+from faststream.nats import NatsBroker as FaststreamNatsBroker
 
 from anystream._adapters.faststream import SupervisedTask
 from anystream.nats import NatsBroker
@@ -19,9 +20,19 @@ pytestmark = pytest.mark.anyio
 
 TIMEOUT = 10.0
 
+Broker = type[FaststreamNatsBroker]
 
-async def test_max_workers_2_handles_two_messages_at_once(nats_url: str, subject: str) -> None:
-    broker = NatsBroker(nats_url)
+
+@pytest.fixture
+def broker_class() -> Broker:
+    """The broker under test (test_faststream_on_nats_py.py runs these on nats-py's)."""
+    return NatsBroker
+
+
+async def test_max_workers_2_handles_two_messages_at_once(
+    broker_class: Broker, nats_url: str, subject: str
+) -> None:
+    broker = broker_class(nats_url)
     in_flight: list[str] = []
     both_in = anyio.Event()
     handled: list[str] = []
@@ -46,8 +57,10 @@ async def test_max_workers_2_handles_two_messages_at_once(nats_url: str, subject
     assert sorted(handled) == ["a", "b"]
 
 
-async def test_graceful_stop_waits_for_the_handler_in_flight(nats_url: str, subject: str) -> None:
-    broker = NatsBroker(nats_url, graceful_timeout=TIMEOUT)
+async def test_graceful_stop_waits_for_the_handler_in_flight(
+    broker_class: Broker, nats_url: str, subject: str
+) -> None:
+    broker = broker_class(nats_url, graceful_timeout=TIMEOUT)
     entered = anyio.Event()
     finished: list[str] = []
 
@@ -69,9 +82,9 @@ async def test_graceful_stop_waits_for_the_handler_in_flight(nats_url: str, subj
 
 
 async def test_graceful_stop_of_a_max_workers_subscriber_waits_for_its_handlers(
-    nats_url: str, subject: str
+    broker_class: Broker, nats_url: str, subject: str
 ) -> None:
-    broker = NatsBroker(nats_url, graceful_timeout=TIMEOUT)
+    broker = broker_class(nats_url, graceful_timeout=TIMEOUT)
     subscriber = broker.subscriber(subject, max_workers=2)
     entered = anyio.Event()
     finished: list[str] = []
@@ -97,9 +110,9 @@ async def test_graceful_stop_of_a_max_workers_subscriber_waits_for_its_handlers(
 
 
 async def test_pull_subscriber_consumes_a_stream(
-    js_url: str, subject: str, stream_name: str
+    broker_class: Broker, js_url: str, subject: str, stream_name: str
 ) -> None:
-    broker = NatsBroker(js_url)
+    broker = broker_class(js_url)
     got: list[str] = []
 
     @broker.subscriber(
@@ -122,9 +135,9 @@ async def test_pull_subscriber_consumes_a_stream(
 
 
 async def test_batch_pull_subscriber_gets_the_stream_in_batches(
-    js_url: str, subject: str, stream_name: str
+    broker_class: Broker, js_url: str, subject: str, stream_name: str
 ) -> None:
-    broker = NatsBroker(js_url)
+    broker = broker_class(js_url)
     batches: list[list[str]] = []
 
     @broker.subscriber(
@@ -148,9 +161,9 @@ async def test_batch_pull_subscriber_gets_the_stream_in_batches(
 
 
 async def test_stop_ends_a_pull_subscribers_consume_task(
-    js_url: str, subject: str, stream_name: str
+    broker_class: Broker, js_url: str, subject: str, stream_name: str
 ) -> None:
-    broker = NatsBroker(js_url)
+    broker = broker_class(js_url)
     subscriber = broker.subscriber(
         subject,
         stream=JStream(stream_name, subjects=[subject]),
@@ -173,8 +186,10 @@ async def test_stop_ends_a_pull_subscribers_consume_task(
     assert subscriber.tasks == []
 
 
-async def test_kv_watch_subscriber_sees_each_put(js_url: str, stream_name: str) -> None:
-    broker = NatsBroker(js_url)
+async def test_kv_watch_subscriber_sees_each_put(
+    broker_class: Broker, js_url: str, stream_name: str
+) -> None:
+    broker = broker_class(js_url)
     bucket = stream_name.replace("S_", "B_", 1)
     seen: list[bytes] = []
 
@@ -195,9 +210,9 @@ async def test_kv_watch_subscriber_sees_each_put(js_url: str, stream_name: str) 
 
 
 async def test_jetstream_request_gets_the_handlers_answer(
-    js_url: str, subject: str, stream_name: str
+    broker_class: Broker, js_url: str, subject: str, stream_name: str
 ) -> None:
-    broker = NatsBroker(js_url)
+    broker = broker_class(js_url)
 
     @broker.subscriber(subject, stream=JStream(stream_name, subjects=[subject]))
     async def answer(question: str) -> str:
@@ -211,9 +226,9 @@ async def test_jetstream_request_gets_the_handlers_answer(
 
 
 async def test_jetstream_request_times_out_with_no_answer(
-    js_url: str, subject: str, stream_name: str
+    broker_class: Broker, js_url: str, subject: str, stream_name: str
 ) -> None:
-    broker = NatsBroker(js_url, graceful_timeout=0.1)
+    broker = broker_class(js_url, graceful_timeout=0.1)
 
     @broker.subscriber(
         subject,
@@ -230,7 +245,7 @@ async def test_jetstream_request_times_out_with_no_answer(
 
 
 async def test_a_handler_cancelled_at_stop_leaves_its_message_for_redelivery(
-    js_url: str, subject: str, stream_name: str
+    broker_class: Broker, js_url: str, subject: str, stream_name: str
 ) -> None:
     # REJECT_ON_ERROR would TERM the message if the cancellation were taken for an error:
     # then no consumer would ever get it again.
@@ -244,7 +259,7 @@ async def test_a_handler_cancelled_at_stop_leaves_its_message_for_redelivery(
         "ack_policy": AckPolicy.REJECT_ON_ERROR,
     }
 
-    first = NatsBroker(js_url, graceful_timeout=0.1)
+    first = broker_class(js_url, graceful_timeout=0.1)
     entered = anyio.Event()
 
     @first.subscriber(subject, **options)
@@ -261,7 +276,7 @@ async def test_a_handler_cancelled_at_stop_leaves_its_message_for_redelivery(
         with anyio.fail_after(TIMEOUT):
             await first.stop()
 
-    second = NatsBroker(js_url)
+    second = broker_class(js_url)
     redelivered: list[str] = []
 
     @second.subscriber(subject, **options)
