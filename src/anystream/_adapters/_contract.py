@@ -25,6 +25,7 @@ __all__ = (
     "all_of",
     "defines",
     "fingerprint",
+    "has_slot",
     "lookup",
     "signature",
     "slots",
@@ -174,6 +175,17 @@ def slots(owner: str, expected: tuple[str, ...]) -> Check:
         found = tuple(lookup(owner).__dict__.get("__slots__", ()))
         if found != expected:
             raise Broken(f"{owner}.__slots__ is {found}, expected {expected}")
+
+    return check
+
+
+def has_slot(owner: str, name: str) -> Check:
+    """The class ``owner`` declares ``name`` among its ``__slots__``."""
+
+    def check() -> None:
+        found = tuple(lookup(owner).__dict__.get("__slots__", ()))
+        if name not in found:
+            raise Broken(f"{owner}.__slots__ {found} has no {name!r}")
 
     return check
 

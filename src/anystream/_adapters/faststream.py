@@ -48,6 +48,7 @@ from ._contract import (
     PatchSet,
     all_of,
     defines,
+    has_slot,
     signature,
     slots,
     unchanged,
@@ -500,9 +501,12 @@ async def js_producer_request(self: Any, cmd: Any) -> Any:
     makes), under the same ``anyio.fail_after(cmd.timeout)``; the rest is upstream's.
     """
     from nats.aio.client import NO_RESPONDERS_STATUS
+    from nats.errors import (
+        ConnectionClosedError,
+        ConnectionDrainingError,
+        NoRespondersError,
+    )
     from nats.js.api import Header
-
-    import nats
 
     payload, content_type = await self.codec.encode(cmd.body, self.serializer)
 
@@ -533,7 +537,7 @@ async def js_producer_request(self: Any, cmd: Any) -> Any:
             if (  # pragma: no cover
                 msg.headers and (msg.headers.get(Header.STATUS) == NO_RESPONDERS_STATUS)
             ):
-                raise nats.errors.NoRespondersError
+                raise NoRespondersError
 
             return msg
     finally:
@@ -541,8 +545,8 @@ async def js_producer_request(self: Any, cmd: Any) -> Any:
         with (
             anyio.CancelScope(shield=True),
             suppress(
-                nats.errors.ConnectionClosedError,
-                nats.errors.ConnectionDrainingError,
+                ConnectionClosedError,
+                ConnectionDrainingError,
             ),
         ):
             await sub.unsubscribe()
@@ -558,6 +562,10 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption(
         "TasksMixin defines add_task and stop",
         defines(_TASKS_MIXIN, "add_task", "stop"),
+    ),
+    Assumption(
+        "TasksMixin keeps its tasks in a list, self.tasks (its one slot)",
+        all_of(slots(_TASKS_MIXIN, ("tasks",)), uses(_TASKS_MIXIN, "__init__", "tasks")),
     ),
     Assumption(
         "TasksMixin.add_task(func, func_args, func_kwargs, *, restart_on_failure)",
@@ -660,6 +668,13 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption(
         "HandlerCallWrapper.refresh is the 0.7.8 code our copy is based on",
         unchanged(_CALL_WRAPPER, "refresh", "4cc3c0684fc55a54", copy_in=__name__),
+    ),
+    Assumption(
+        "HandlerCallWrapper keeps its call future in the 'future' slot, reset_test clears it",
+        all_of(
+            has_slot(_CALL_WRAPPER, "future"),
+            uses(_CALL_WRAPPER, "reset_test", "future"),
+        ),
     ),
     Assumption(
         "HandlerCallWrapper.wait_call awaits self.future under anyio.fail_after",
