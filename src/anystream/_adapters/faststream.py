@@ -1,10 +1,11 @@
 """faststream's asyncio-only internals on the NATS broker's path, rewritten on anyio.
 
-faststream runs on anyio almost everywhere, so its brokers run on trio once their client
-does, except for five places found by running ``faststream.nats`` on trio (see
-``docs``/notes: each failed there). Each is rewritten here on anyio, behaving as before on
-asyncio, and written so it could be proposed upstream as it is (each docstring names the
-upstream code it replaces and why):
+faststream runs on anyio almost everywhere, so its NATS broker runs on trio once its client
+does (``anystream.nats.NatsBroker``), except for five places that are asyncio-only; each
+failed when ``faststream.nats`` was run on trio. Each is rewritten here on anyio, behaving
+as before on asyncio, and written so it could be proposed upstream as it is (each docstring
+names the upstream code it replaces and why). One deliberate difference on both backends:
+``TasksMixin.stop`` waits (bounded) for the tasks it cancels to end.
 
 ====================================================  ====================================
 faststream (0.7.8)                                     on trio, before
@@ -59,6 +60,7 @@ __all__ = (
     "ASSUMPTIONS",
     "PATCHES",
     "TASK_STOP_TIMEOUT",
+    "Assumption",
     "CallFuture",
     "FaststreamAdapterError",
     "SupervisedTask",
