@@ -231,10 +231,9 @@ async def _native_connect(self: _FaststreamNatsBroker) -> CompatClient:
 
 
 def _install_adapters() -> None:
-    try:
-        from anystream._adapters.faststream import install  # type: ignore[import-not-found]
-    except ImportError:  # pragma: no cover - the adapters land separately
-        return
+    """faststream's asyncio-only internals on this path, fixed on anyio (idempotent)."""
+    from .._adapters.faststream import install
+
     install()
 
 
@@ -243,6 +242,10 @@ class NatsBroker(_FaststreamNatsBroker):
 
     async def _connect(self) -> Any:
         return await _native_connect(self)
+
+
+# Before any broker of this module exists (TestNatsBroker never calls _connect).
+_install_adapters()
 
 
 def is_native(broker: Any) -> bool:
@@ -266,5 +269,6 @@ def adopt(broker: Any) -> bool:
         return True
     if broker._connection is not None:
         return False
+    _install_adapters()
     broker._connect = types.MethodType(_native_connect, broker)  # type: ignore[method-assign]
     return True
