@@ -21,6 +21,7 @@ from .test_faststream_on_nats_server import (
     test_jetstream_request_times_out_with_no_answer,
     test_kv_watch_subscriber_sees_each_put,
     test_max_workers_2_handles_two_messages_at_once,
+    test_object_storage_watch_subscriber_sees_a_put,
     test_pull_subscriber_consumes_a_stream,
     test_stop_ends_a_pull_subscribers_consume_task,
 )
@@ -36,6 +37,7 @@ __all__ = (
     "test_jetstream_request_times_out_with_no_answer",
     "test_kv_watch_subscriber_sees_each_put",
     "test_max_workers_2_handles_two_messages_at_once",
+    "test_object_storage_watch_subscriber_sees_a_put",
     "test_pull_subscriber_consumes_a_stream",
     "test_stop_ends_a_pull_subscribers_consume_task",
 )

@@ -1,8 +1,9 @@
 """The adapted faststream paths on a real nats-server, through ``anystream.nats.NatsBroker``.
 
-On trio each of these failed before the adapters (``max_workers``, pull, batch and KV
-subscribers in ``TasksMixin.add_task``, graceful stop in ``MultiLock``, JetStream request
-in ``NatsJSFastProducer.request``); on asyncio they behave as faststream's own code.
+On trio each of these failed before the adapters (``max_workers``, pull, batch, KV- and
+object-store-watch subscribers in ``TasksMixin.add_task``, graceful stop in ``MultiLock``,
+JetStream request in ``NatsJSFastProducer.request``, a cancelled JetStream handler TERMed by
+the ack middleware); on asyncio they behave as faststream's own code.
 """
 
 from __future__ import annotations
@@ -207,6 +208,28 @@ async def test_kv_watch_subscriber_sees_each_put(
                 await anyio.sleep(0.01)
 
     assert seen == [b"hello", b"bonjour"]
+
+
+async def test_object_storage_watch_subscriber_sees_a_put(
+    broker_class: Broker, js_url: str, stream_name: str
+) -> None:
+    broker = broker_class(js_url, apply_types=True)
+    bucket = stream_name.replace("S_", "O_", 1)
+    seen: list[str] = []
+
+    @broker.subscriber(bucket, obj_watch=True)
+    async def watcher(filename: str) -> None:
+        seen.append(filename)
+
+    async with broker:
+        await broker.start()
+        store = await broker.object_storage(bucket)
+        await store.put("report.txt", b"all good")
+        with anyio.fail_after(TIMEOUT):
+            while not seen:
+                await anyio.sleep(0.01)
+
+    assert seen == ["report.txt"]
 
 
 async def test_jetstream_request_gets_the_handlers_answer(
