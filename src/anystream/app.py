@@ -16,7 +16,17 @@ __all__ = ("FastStream",)
 
 
 class FastStream(_UpstreamFastStream):
-    """faststream's ``FastStream``; ``as_asgi()`` gives an anyio-based :class:`AsgiFastStream`."""
+    """faststream's ``FastStream``; ``as_asgi()`` gives an anyio-based :class:`AsgiFastStream`.
+
+    Its NATS brokers connect with anystream's own client (:mod:`anystream.nats`), on
+    asyncio and trio alike, however the app is run.
+    """
+
+    def add_broker(self, broker: Any) -> None:
+        super().add_broker(broker)
+        from .nats.broker import adopt
+
+        adopt(broker)
 
     def as_asgi(  # type: ignore[override]
         self,

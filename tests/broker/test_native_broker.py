@@ -124,9 +124,10 @@ async def test_jetstream_push_pull_and_batch_subscribers_consume_and_ack(
                 assert ack.stream == stream.name
         await wait_until(lambda: all(len(v) == 3 for v in got.values()))
         js = broker.config.connection_state.stream
-        for durable in ("pusher", "puller", "batcher"):
-            info = await js.consumer_info(stream.name, durable)
-            await wait_until(lambda: info.num_ack_pending == 0)
+        with anyio.fail_after(5):
+            for durable in ("pusher", "puller", "batcher"):
+                while (await js.consumer_info(stream.name, durable)).num_ack_pending:
+                    await anyio.sleep(0.05)
     assert sorted(got["push"]) == ["push0", "push1", "push2"]
     assert sorted(got["batch"]) == ["batch0", "batch1", "batch2"]
 
