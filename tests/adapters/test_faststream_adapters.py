@@ -19,8 +19,11 @@ from faststream.middlewares.acknowledgement.middleware import AcknowledgementMid
 from faststream.nats import NatsBroker, TestNatsBroker
 
 from anystream._adapters import faststream as adapters
+from anystream.runtime.tasks import hosting
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("adapted")]
+
+TASK_TIMEOUT = 5.0
 
 
 # --- TestNatsBroker (HandlerCallWrapper's call future) -------------------------------
@@ -252,7 +255,7 @@ async def test_wait_release_gives_up_at_its_timeout() -> None:
     lock = MultiLock()
     lock.acquire()  # a handler that never finishes
 
-    with anyio.fail_after(5):
+    with anyio.fail_after(TASK_TIMEOUT):
         await lock.wait_release(timeout=0.05)
 
     assert lock.qsize == 1
@@ -262,7 +265,7 @@ async def test_wait_release_without_timeout_does_not_wait_as_upstream() -> None:
     lock = MultiLock()
     lock.acquire()
 
-    with anyio.fail_after(5):
+    with anyio.fail_after(TASK_TIMEOUT):
         await lock.wait_release(None)
         await lock.wait_release(0)
 
@@ -314,6 +317,28 @@ async def test_stop_cancels_the_tasks_add_task_started_and_waits_for_them(subjec
         assert subscriber.tasks == []
 
 
+async def test_add_task_tasks_belong_to_the_hosting_task_group(subject: str) -> None:
+    # Inside anystream's lifespan the consume loops are tasks of its task group.
+    broker = NatsBroker()
+    subscriber = concurrent_subscriber(broker, subject)
+    running = anyio.Event()
+
+    async def consume_loop() -> None:
+        running.set()
+        await anyio.sleep_forever()
+
+    async with TestNatsBroker(broker):
+        with anyio.fail_after(TASK_TIMEOUT):
+            async with anyio.create_task_group() as tg:
+                with hosting(tg) as host:
+                    task = subscriber.add_task(consume_loop)
+                    await running.wait()
+                    assert [t.name for t in host.tasks] == [task.get_name()]
+
+                    await subscriber.stop()
+                    assert task.done() and task.cancelled()
+
+
 async def test_a_failing_task_is_restarted_by_faststreams_supervisor(subject: str) -> None:
     broker = NatsBroker()
     subscriber = concurrent_subscriber(broker, subject)
@@ -329,7 +354,7 @@ async def test_a_failing_task_is_restarted_by_faststreams_supervisor(subject: st
 
     async with TestNatsBroker(broker):
         first = subscriber.add_task(flaky)
-        with anyio.fail_after(5):
+        with anyio.fail_after(TASK_TIMEOUT):
             await third.wait()
 
         assert attempts == [1, 2, 3]
@@ -351,7 +376,7 @@ async def test_a_task_without_restart_on_failure_is_not_restarted(subject: str) 
 
     async with TestNatsBroker(broker):
         task = subscriber.add_task(once, restart_on_failure=False)
-        with anyio.fail_after(5):
+        with anyio.fail_after(TASK_TIMEOUT):
             await task.wait()
         await anyio.sleep(0.05)
         assert attempts == [1]
@@ -393,7 +418,7 @@ async def test_add_task_passes_positional_and_keyword_arguments(subject: str) ->
 
     async with TestNatsBroker(broker):
         task = subscriber.add_task(record, (1,), {"b": "x"})
-        with anyio.fail_after(5):
+        with anyio.fail_after(TASK_TIMEOUT):
             await task.wait()
         assert got == [(1, "x")]
         await subscriber.stop()
