@@ -28,11 +28,14 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
         nats_url: str,
         extra_args: tuple[str, ...] = (),
         wait: bool = True,
+        **env: str,
     ) -> ServerProcess:
         log_path = tmp_path / f"{combo.id}-{len(started)}.log"
         server = ServerProcess(
             combo, app, nats_url=nats_url, log_path=log_path, extra_args=extra_args
-        ).start()
+        )
+        server.env.update(env)
+        server.start()
         started.append(server)
         if wait:
             server.wait_ready()
