@@ -23,6 +23,8 @@ from .test_faststream_on_nats_server import (
     test_max_workers_2_handles_two_messages_at_once,
     test_object_storage_watch_subscriber_sees_a_put,
     test_pull_subscriber_consumes_a_stream,
+    test_stop_consume_from_a_max_workers_handler_stops_that_subscriber,
+    test_stop_consume_from_a_pull_handler_stops_that_subscriber,
     test_stop_ends_a_pull_subscribers_consume_task,
 )
 
@@ -39,6 +41,8 @@ __all__ = (
     "test_max_workers_2_handles_two_messages_at_once",
     "test_object_storage_watch_subscriber_sees_a_put",
     "test_pull_subscriber_consumes_a_stream",
+    "test_stop_consume_from_a_max_workers_handler_stops_that_subscriber",
+    "test_stop_consume_from_a_pull_handler_stops_that_subscriber",
     "test_stop_ends_a_pull_subscribers_consume_task",
 )
 

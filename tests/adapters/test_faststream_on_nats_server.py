@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import anyio
 import pytest
+from faststream.exceptions import StopConsume
 from faststream.middlewares import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, PullSub
 from faststream.nats import NatsBroker as FaststreamNatsBroker
@@ -108,6 +109,62 @@ async def test_graceful_stop_of_a_max_workers_subscriber_waits_for_its_handlers(
     assert finished == ["in flight"]
     assert tasks and all(isinstance(t, SupervisedTask) and t.done() for t in tasks)
     assert subscriber.tasks == []
+
+
+async def test_stop_consume_from_a_max_workers_handler_stops_that_subscriber(
+    broker_class: Broker, nats_url: str, subject: str
+) -> None:
+    # StopConsume makes faststream call stop() from inside the subscriber's consume task.
+    broker = broker_class(nats_url)
+    subscriber = broker.subscriber(subject, max_workers=2)
+    handled: list[str] = []
+
+    @subscriber
+    async def handler(body: str) -> None:
+        handled.append(body)
+        raise StopConsume
+
+    async with broker:
+        await broker.start()
+        tasks = list(subscriber.tasks)
+        await broker.publish("first", subject)
+        with anyio.fail_after(TIMEOUT):
+            while not (tasks and tasks[0].done()):
+                await anyio.sleep(0.01)
+        await broker.publish("second", subject)
+        await anyio.sleep(0.2)
+
+    assert handled == ["first"]
+    assert tasks[0].cancelled()
+
+
+async def test_stop_consume_from_a_pull_handler_stops_that_subscriber(
+    broker_class: Broker, js_url: str, subject: str, stream_name: str
+) -> None:
+    broker = broker_class(js_url)
+    subscriber = broker.subscriber(
+        subject,
+        stream=JStream(stream_name, subjects=[subject]),
+        pull_sub=PullSub(batch_size=1, timeout=0.2),
+    )
+    handled: list[str] = []
+
+    @subscriber
+    async def handler(body: str) -> None:
+        handled.append(body)
+        raise StopConsume
+
+    async with broker:
+        await broker.start()
+        tasks = list(subscriber.tasks)
+        await broker.publish("first", subject, stream=stream_name)
+        with anyio.fail_after(TIMEOUT):
+            while not (tasks and tasks[0].done()):
+                await anyio.sleep(0.01)
+        await broker.publish("second", subject, stream=stream_name)
+        await anyio.sleep(0.5)
+
+    assert handled == ["first"]
 
 
 async def test_pull_subscriber_consumes_a_stream(
