@@ -437,7 +437,12 @@ class CallFuture:
 
 
 def _in_event_loop() -> bool:
-    """Whether an anyio-supported event loop runs here (upstream: ``_get_running_loop()``)."""
+    """Whether this runs in a task of an anyio-supported event loop.
+
+    Upstream asks ``asyncio.events._get_running_loop()``; that is also true in a plain loop
+    callback, which faststream never calls ``refresh`` from (it does from ``start()`` and
+    the test client's ``__aenter__``, both in tasks).
+    """
     try:
         anyio.get_current_task()
     except RuntimeError:  # anyio.NoEventLoopError, sniffio.AsyncLibraryNotFoundError
