@@ -13,7 +13,7 @@ import anyio
 import pytest
 import sniffio
 from faststream import AckPolicy
-from faststream.nats import JStream, KvWatch, ObjWatch, PullSub, TestNatsBroker
+from faststream.nats import ConsumerConfig, JStream, KvWatch, ObjWatch, PullSub, TestNatsBroker
 from faststream.nats.annotations import NatsMessage
 from nats.aio.msg import Msg as NatsPyMsg
 
@@ -276,3 +276,30 @@ async def test_an_unreachable_server_fails_the_start_with_nats_py_s_error() -> N
     broker = NatsBroker(f"nats://127.0.0.1:{free_port()}", allow_reconnect=False)
     with anyio.fail_after(10), pytest.raises(nats.errors.NoServersError):
         await broker.start()
+
+
+async def test_a_pull_subscriber_does_not_wait_for_a_full_batch(js_url: str, subject: str) -> None:
+    # As with nats-py: a message that arrives during a long poll is handled at once, not
+    # when the batch of 10 fills up or the 5 s poll ends (by then its 1 s ack_wait would
+    # have run out and the same message would be delivered again into the batch).
+    broker = NatsBroker(js_url)
+    stream = stream_for(subject)
+    handled: list[str] = []
+
+    @broker.subscriber(
+        f"{subject}.work",
+        stream=stream,
+        durable="poller",
+        pull_sub=PullSub(batch_size=10, timeout=5.0),
+        config=ConsumerConfig(ack_wait=1),
+    )
+    async def work(body: str) -> None:
+        handled.append(body)
+
+    async with broker:
+        await broker.start()
+        await anyio.sleep(0.3)  # the consumer is now in a long poll
+        await broker.publish("job", f"{subject}.work", stream=stream.name)
+        await wait_until(lambda: bool(handled), timeout=10)
+        await anyio.sleep(1.5)  # past ack_wait: nothing comes back
+    assert handled == ["job"]

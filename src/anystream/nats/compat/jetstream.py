@@ -23,6 +23,7 @@ from nats.js import api
 
 from ..errors import NatsError, NatsTimeoutError, SubscriptionClosedError
 from ..js import JetStream
+from ..js.errors import FetchTimeoutError
 from ..js.push import DEFAULT_PENDING_BYTES, DEFAULT_PENDING_MSGS
 from .client import Msg
 from .errors import as_nats_py, nats_py_errors
@@ -190,9 +191,23 @@ class PullSubscription:
     async def fetch(
         self, batch: int = 1, timeout: float | None = 5, heartbeat: float | None = None
     ) -> list[Msg]:
-        """Up to ``batch`` messages; ``nats.errors.TimeoutError`` when none came in time."""
+        """Up to ``batch`` messages; ``nats.errors.TimeoutError`` when none came in time.
+
+        nats-py's semantics: what is available now comes back at once; with nothing
+        available it waits (up to ``timeout``) for the first message, then returns it with
+        whatever else is available by then. It never holds messages back to fill the
+        batch: a handler would start late, and messages past their ``ack_wait`` would be
+        redelivered into the same batch.
+        """
+        native = self._native
         with nats_py_errors():
-            msgs = await self._native.fetch(batch, timeout, heartbeat)
+            try:
+                msgs = await native.fetch(batch, timeout, no_wait=True)
+            except FetchTimeoutError:
+                msgs = await native.fetch(1, timeout, heartbeat)
+                if batch > 1:
+                    with contextlib.suppress(FetchTimeoutError):
+                        msgs += await native.fetch(batch - 1, timeout, no_wait=True)
         client = self._client
         return [Msg.from_native(client, msg) for msg in msgs]
 
