@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from nats.js import api
 
 from anystream import nats
 from anystream.nats.js import (
@@ -14,6 +13,7 @@ from anystream.nats.js import (
     NotJSMessageError,
     PullSubscription,
 )
+from nats.js import api
 
 pytestmark = pytest.mark.anyio
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from nats.js import api
 
 from anystream.nats import NatsTimeoutError
 from anystream.nats.js import ConsumerDeletedError, FetchTimeoutError, JetStream, JsMsg
+from nats.js import api
 
 pytestmark = pytest.mark.anyio
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from nats.js import api
 
 from anystream.nats import NatsTimeoutError
 from anystream.nats.js import JetStream, JsMsg
+from nats.js import api
 
 pytestmark = pytest.mark.anyio
 
@@ -76,9 +76,7 @@ async def test_manual_ack_callback_leaves_acks_to_the_application(
     await sub.unsubscribe()
 
 
-async def test_failing_callback_leaves_the_message_unacked(
-    js: JetStream, stream_name: str
-) -> None:
+async def test_failing_callback_leaves_the_message_unacked(js: JetStream, stream_name: str) -> None:
     await fill(js, stream_name, 1)
     attempts: list[int] = []
     redelivered = anyio.Event()

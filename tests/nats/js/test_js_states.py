@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from nats.js import api
 
 from anystream.nats import Msg
 from anystream.nats.js import (
@@ -21,6 +20,7 @@ from anystream.nats.js.msg import nak_payload, parse_metadata
 from anystream.nats.js.ordered import OrderedState, ordered_config
 from anystream.nats.js.pull import FetchState, pull_request
 from anystream.nats.js.push import Control, control_of
+from nats.js import api
 
 REPLY = "_INBOX.abc.7"
 
