@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import anyio
+
 from nats.js import api
 
 from ...runtime.tasks import BackgroundTask, spawn
@@ -181,7 +182,7 @@ class PushSubscription:
         while True:
             try:
                 info = await self._js.add_consumer(self._stream, config)
-            except (JetStreamError, NatsError) as exc:
+            except NatsError as exc:
                 if self._nc.is_closed:
                     raise
                 if isinstance(exc, NotFoundError):
