@@ -7,7 +7,10 @@ one after the other, on its own buckets, and reports:
 - KV get: sequential ``get`` calls per second over the keys just written (the bucket's
   default config, as both clients create it: no direct get, so a ``STREAM.MSG.GET``);
 - KV get direct: the same on a bucket created with ``direct=True`` (direct get API);
-- object put / get: MB/s for one object of ``--object-mb`` MB in 128 KiB chunks.
+- object put / get: MB/s for one object of ``--object-mb`` MB in 128 KiB chunks;
+
+and, for each, the client process's CPU time per operation (per MB for objects), which
+other processes on the machine disturb less than the rates.
 
 Usage::
 
@@ -32,6 +35,12 @@ VARIANTS = ("nats-py/asyncio", "anystream/asyncio", "anystream/uvloop", "anystre
 PHASES = ("kv_put", "kv_get", "kv_get_direct", "obj_put_mb", "obj_get_mb")
 
 
+def _record(result: dict[str, float], name: str, count: float, wall: float, cpu: float) -> None:
+    """Rate per wall-clock second, and client CPU time per operation (µs) or per MB (ms)."""
+    result[name] = count / (time.perf_counter() - wall)
+    result[name + "_cpu"] = (time.process_time() - cpu) / count * 1e6
+
+
 def _keys(n: int) -> list[str]:
     return [f"key.{i % 1000}" for i in range(n)]
 
@@ -54,35 +63,40 @@ async def anystream_bench(
     async with nats.connect(url) as nc:
         js = JetStream(nc)
         kv = await js.create_key_value(bucket=f"bench_{tag}")
-        with anyio.fail_after(timeout):
-            start = time.perf_counter()
+
+        async def timed(name: str, fn: Callable[[], Awaitable[None]], count: float) -> None:
+            with anyio.fail_after(timeout):
+                wall, cpu = time.perf_counter(), time.process_time()
+                await fn()
+                _record(result, name, count, wall, cpu)
+
+        async def put_all() -> None:
             for key in keys:
                 await kv.put(key, value)
-            result["kv_put"] = ops / (time.perf_counter() - start)
-        with anyio.fail_after(timeout):
-            start = time.perf_counter()
+
+        async def get_all(bucket: Any) -> None:
             for key in keys:
-                await kv.get(key)
-            result["kv_get"] = ops / (time.perf_counter() - start)
+                await bucket.get(key)
+
+        await timed("kv_put", put_all, ops)
+        await timed("kv_get", lambda: get_all(kv), ops)
         direct = await js.create_key_value(bucket=f"bench_direct_{tag}", direct=True)
         for key in keys[:1000]:
             await direct.put(key, value)
-        with anyio.fail_after(timeout):
-            start = time.perf_counter()
-            for key in keys:
-                await direct.get(key)
-            result["kv_get_direct"] = ops / (time.perf_counter() - start)
+        await timed("kv_get_direct", lambda: get_all(direct), ops)
 
         obs = await js.create_object_store(f"bench_obj_{tag}")
-        with anyio.fail_after(timeout):
-            start = time.perf_counter()
+        got: list[bytes] = []
+
+        async def put_object() -> None:
             await obs.put("blob", data)
-            result["obj_put_mb"] = object_mb / (time.perf_counter() - start)
-        with anyio.fail_after(timeout):
-            start = time.perf_counter()
-            got = await obs.get("blob")
-            result["obj_get_mb"] = object_mb / (time.perf_counter() - start)
-        assert got.data == data
+
+        async def get_object() -> None:
+            got.append((await obs.get("blob")).data or b"")
+
+        await timed("obj_put_mb", put_object, object_mb)
+        await timed("obj_get_mb", get_object, object_mb)
+        assert got[0] == data
         for name in (f"bench_{tag}", f"bench_direct_{tag}"):
             await js.delete_key_value(name)
         await js.delete_object_store(f"bench_obj_{tag}")
@@ -105,9 +119,9 @@ async def nats_py_bench(
     js = nc.jetstream()
 
     async def timed(name: str, fn: Callable[[], Awaitable[None]], count: float) -> None:
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         await asyncio.wait_for(fn(), timeout)
-        result[name] = count / (time.perf_counter() - start)
+        _record(result, name, count, wall, cpu)
 
     kv = await js.create_key_value(bucket=f"bench_{tag}")
 
@@ -211,6 +225,18 @@ def main() -> None:
     print(f"{'client/backend':20}" + "".join(f" {heads[p]:>13} {'x':>5}" for p in PHASES))
     for variant, r in results.items():
         cells = "".join(f" {r[p]:13.1f} {r[p] / anchor[p]:5.2f}" for p in PHASES)
+        print(f"{variant:20}{cells}")
+    print("\nclient CPU time: µs per KV operation, ms per object MB (lower is better)\n")
+    print(
+        f"{'client/backend':20}"
+        + "".join(f" {heads[p].split('/')[0]:>13} {'x':>5}" for p in PHASES)
+    )
+    for variant, r in results.items():
+        cells = "".join(
+            f" {r[p + '_cpu'] / (1000 if p.startswith('obj') else 1):13.1f}"
+            f" {r[p + '_cpu'] / anchor[p + '_cpu']:5.2f}"
+            for p in PHASES
+        )
         print(f"{variant:20}{cells}")
 
 

@@ -28,6 +28,7 @@ import inspect
 import json
 import secrets
 import string
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -51,6 +52,7 @@ from .kv import MSG_ROLLUP_SUBJECT, Watcher, check_bucket_name
 if TYPE_CHECKING:
     from ..subscription import Msg
     from .context import JetStream
+    from .publish import PubAckFuture
 
 __all__ = (
     "OBJ_DEFAULT_CHUNK_SIZE",
@@ -62,6 +64,8 @@ __all__ = (
 )
 
 OBJ_DEFAULT_CHUNK_SIZE = 128 * 1024
+PUT_WINDOW = 4
+"""Chunks of one put published and not yet acknowledged, at most (bounds its memory)."""
 OBJ_DIGEST_TYPE = "SHA-256="
 _NUID_ALPHABET = string.ascii_letters + string.digits
 _CLEANUP_TIMEOUT = 5.0
@@ -366,12 +370,18 @@ class ObjectStore:
         chunk_subject = self._chunk_subject(nuid)
         sha = hashlib.sha256()
         size = chunks = 0
+        in_flight: deque[PubAckFuture] = deque()
+        timeout = self._js.timeout
         try:
             async for chunk in _chunks(data, chunk_size):
                 sha.update(chunk)
-                await self._js.publish(chunk_subject, chunk)
+                if len(in_flight) >= PUT_WINDOW:
+                    await in_flight.popleft().result(timeout)
+                in_flight.append(await self._js.publish_async(chunk_subject, chunk))
                 size += len(chunk)
                 chunks += 1
+            while in_flight:
+                await in_flight.popleft().result(timeout)
             info = api.ObjectInfo(
                 name=obj,
                 bucket=self._name,
