@@ -149,21 +149,29 @@ async def test_queue_subscribers_share_the_messages(js: JetStream, stream_name: 
     await b.unsubscribe()
 
 
-async def test_heartbeats_and_flow_control_never_reach_the_application(
+async def test_flow_control_is_answered_so_delivery_never_stalls(
     js: JetStream, stream_name: str
 ) -> None:
-    await fill(js, stream_name, 300, size=8 * 1024)
-    sub = await js.subscribe(stream_name, idle_heartbeat=0.1, flow_control=True)
+    # The server asks for flow control after ~1 MB and stops at ~2 MB until answered;
+    # with heartbeats 30 s apart, only the answer (not the stall recovery) gets all 600.
+    await fill(js, stream_name, 600, size=8 * 1024)
+    sub = await js.subscribe(stream_name, idle_heartbeat=30, flow_control=True)
     seqs = []
-    with anyio.fail_after(10):
-        while len(seqs) < 300:
-            msg = await sub.next_msg(timeout=2)
+    with anyio.fail_after(20):
+        while len(seqs) < 600:
+            msg = await sub.next_msg(timeout=None)
             assert msg.status is None
             seqs.append(msg.metadata.sequence.stream)
             await msg.ack()
-    assert seqs == list(range(1, 301))
-    # Idle now: only heartbeats arrive, and they are not messages.
-    with pytest.raises(NatsTimeoutError):
+    assert seqs == list(range(1, 601))
+    await sub.unsubscribe()
+
+
+async def test_idle_heartbeats_never_reach_the_application(js: JetStream, stream_name: str) -> None:
+    await fill(js, stream_name, 1)
+    sub = await js.subscribe(stream_name, idle_heartbeat=0.1)
+    assert (await sub.next_msg(timeout=2)).data == b"0"
+    with pytest.raises(NatsTimeoutError):  # five heartbeats come in that time
         await sub.next_msg(timeout=0.5)
     await sub.unsubscribe()
 
