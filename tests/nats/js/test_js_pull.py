@@ -5,8 +5,10 @@ from __future__ import annotations
 import anyio
 import pytest
 
+from anystream import nats
 from anystream.nats import NatsTimeoutError
 from anystream.nats.js import ConsumerDeletedError, FetchTimeoutError, JetStream, JsMsg
+from anystream.testing import NatsServer
 from nats.js import api
 
 pytestmark = pytest.mark.anyio
@@ -150,3 +152,28 @@ async def test_pull_subscribe_to_a_push_consumer_is_refused(
     await js.add_consumer(stream_name, durable_name="pushed", deliver_subject="somewhere")
     with pytest.raises(Exception, match="push consumer"):
         await js.pull_subscribe(stream_name, durable="pushed")
+
+
+async def test_fetch_with_heartbeats_gives_up_when_the_server_goes_silent(
+    stream_name: str,
+) -> None:
+    # A frozen server sends no heartbeat: the fetch ends after two missed ones, long
+    # before its 30 s timeout, instead of waiting on a request that is lost.
+    server = NatsServer(jetstream=True).start()
+    try:
+        async with nats.connect(server.url) as nc:
+            js = JetStream(nc)
+            await js.add_stream(name=stream_name, subjects=[stream_name])
+            sub = await js.pull_subscribe(stream_name, durable="worker")
+
+            async def freeze_soon() -> None:
+                await anyio.sleep(0.5)  # a few heartbeats arrive first
+                server.pause()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(freeze_soon)
+                with anyio.fail_after(10), pytest.raises(FetchTimeoutError):
+                    await sub.fetch(1, timeout=30, heartbeat=0.2)
+            server.resume()
+    finally:
+        server.close()

@@ -263,3 +263,20 @@ async def test_drain_waits_for_the_callback_to_finish(js: JetStream, stream_name
         await started.wait()
         await sub.drain()
     assert finished == [b"0", b"1", b"2"]
+
+
+async def test_ordered_consumer_with_a_callback(js: JetStream, stream_name: str) -> None:
+    await fill(js, stream_name, 20)
+    seqs: list[int] = []
+    all_in = anyio.Event()
+
+    async def handle(msg: JsMsg) -> None:
+        seqs.append(msg.metadata.sequence.stream)
+        if len(seqs) == 20:
+            all_in.set()
+
+    sub = await js.subscribe(stream_name, ordered_consumer=True, cb=handle)
+    with anyio.fail_after(5):
+        await all_in.wait()
+    assert seqs == list(range(1, 21))
+    await sub.unsubscribe()
