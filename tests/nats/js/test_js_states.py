@@ -15,11 +15,11 @@ from anystream.nats.js import (
     StreamNotFoundError,
     WrongLastSequenceError,
 )
+from anystream.nats.js.delivery import Action, DeliveryState, Step
 from anystream.nats.js.errors import APIError, NotFoundError, api_error
 from anystream.nats.js.msg import nak_payload, parse_metadata
 from anystream.nats.js.ordered import OrderedState, ordered_config
 from anystream.nats.js.pull import FetchState, pull_request
-from anystream.nats.js.push import Control, control_of
 from nats.js import api
 
 REPLY = "_INBOX.abc.7"
@@ -105,15 +105,43 @@ def test_pull_request_bodies() -> None:
     assert 0 < pull_request(1, 0.05)["expires"] < 50_000_000
 
 
-# ------------------------------------------------------------------------ push: control
+# ------------------------------------------------------------------------ push: delivery
 
 
-def test_push_control_messages_are_told_apart() -> None:
-    assert control_of(data()) is Control.DATA
-    assert control_of(status(100, "Idle Heartbeat")) is Control.HEARTBEAT
-    flow = Msg(None, "_INBOX.x", "$JS.FC.S.C.1", b"", 0, (), 100, "FlowControl Request")
-    assert control_of(flow) is Control.FLOW_CONTROL
-    assert control_of(status(409, "Consumer Deleted")) is Control.OTHER
+def heartbeat(**headers: str) -> Msg:
+    return Msg(None, "_INBOX.d", None, b"", 0, tuple(headers.items()), 100, "Idle Heartbeat")
+
+
+FLOW = Msg(None, "_INBOX.d", "$JS.FC.S.C.1", b"", 0, (), 100, "FlowControl Request")
+
+
+def test_push_delivers_data_and_answers_flow_control() -> None:
+    state = DeliveryState(api.ConsumerConfig())
+    assert state.on_message(data()).action is Action.DELIVER
+    assert state.on_message(FLOW) == Step(Action.REPLY, subject="$JS.FC.S.C.1")
+    assert state.on_message(heartbeat()).action is Action.SKIP
+    assert state.on_message(status(409, "Consumer Deleted")).action is Action.SKIP
+    assert state.idle_timeout is None and state.on_idle().action is Action.SKIP
+
+
+def test_push_answers_a_heartbeat_saying_the_consumer_is_stalled() -> None:
+    state = DeliveryState(api.ConsumerConfig())
+    step = state.on_message(heartbeat(**{"Nats-Consumer-Stalled": "$JS.FC.S.C.9"}))
+    assert step == Step(Action.REPLY, subject="$JS.FC.S.C.9")
+
+
+def test_ordered_push_restarts_on_a_gap_and_when_heartbeats_stop() -> None:
+    state = DeliveryState(api.ConsumerConfig(idle_heartbeat=0.5), ordered=True)
+    assert state.idle_timeout == 1.0
+    first = state.on_message(data(1))
+    assert first.action is Action.DELIVER and first.metadata is not None
+    assert first.metadata.sequence.stream == 1
+    assert state.on_message(data(3)) == Step(Action.RESTART, reason="sequence gap")
+    assert state.on_message(heartbeat(**{"Nats-Last-Consumer": "2"})).action is Action.RESTART
+    assert state.on_message(heartbeat(**{"Nats-Last-Consumer": "1"})).action is Action.SKIP
+    assert state.on_idle() == Step(Action.RESTART, reason="heartbeats stopped")
+    config = state.restart_config("_INBOX.new")
+    assert (config.deliver_subject, config.opt_start_seq) == ("_INBOX.new", 2)
 
 
 # ------------------------------------------------------------------------ ordered consumers
