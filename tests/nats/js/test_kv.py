@@ -341,3 +341,16 @@ async def _until_none(watcher: KeyValue.KeyWatcher):  # type: ignore[name-define
         if entry is None:
             return
         yield entry
+
+
+async def test_watching_a_large_bucket_gives_every_key_then_none(kv: KeyValue) -> None:
+    value = b"v" * 4096
+    for i in range(1500):  # 6 MB of current values: past the consumer's flow control window
+        await kv.put(f"k.{i}", value)
+
+    async with await kv.watchall() as watcher:
+        seen = [e async for e in _until_none(watcher)]
+
+    assert len(seen) == 1500
+    assert {e.key for e in seen} == {f"k.{i}" for i in range(1500)}
+    assert seen[-1].delta == 0

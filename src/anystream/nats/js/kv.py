@@ -551,6 +551,8 @@ class KeyValue:
         ignore_deletes: bool = False,
         meta_only: bool = False,
         inactive_threshold: float | None = None,
+        *,
+        idle_heartbeat: float | None = None,
     ) -> KeyWatcher:
         """Watch the keys matching ``keys`` (``*`` and ``>`` wildcards allowed).
 
@@ -559,6 +561,10 @@ class KeyValue:
         ``ignore_deletes`` leaves out delete/purge markers; ``meta_only`` (or
         ``headers_only``) leaves values empty. The server removes the consumer after
         ``inactive_threshold`` seconds (default 300) without a client.
+
+        The watch is an ordered consumer: when a message goes missing, or when no
+        heartbeat came for two ``idle_heartbeat`` intervals (default 5 s; the server
+        restarted, say), it is recreated after the last revision given.
         """
         _check_filter(keys)
         deliver_policy = None if include_history else api.DeliverPolicy.LAST_PER_SUBJECT
@@ -589,6 +595,7 @@ class KeyValue:
             deliver_policy=deliver_policy,
             headers_only=(meta_only or headers_only) or None,
             inactive_threshold=inactive_threshold or _WATCH_INACTIVE_THRESHOLD,
+            idle_heartbeat=idle_heartbeat,
         )
         watcher = KeyWatcher(sub, convert)
         try:
