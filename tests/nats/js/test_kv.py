@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from anystream.nats import NatsTimeoutError, SubscriptionClosedError
@@ -354,3 +355,33 @@ async def test_watching_a_large_bucket_gives_every_key_then_none(kv: KeyValue) -
     assert len(seen) == 1500
     assert {e.key for e in seen} == {f"k.{i}" for i in range(1500)}
     assert seen[-1].delta == 0
+
+
+async def test_stopping_a_watcher_from_another_task_ends_its_iteration(kv: KeyValue) -> None:
+    await kv.put("a", b"1")
+    watcher = await kv.watchall()
+    seen: list[KeyValue.Entry | None] = []
+
+    async def consume() -> None:
+        async for entry in watcher:
+            seen.append(entry)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consume)
+            while len(seen) < 2:
+                await anyio.sleep(0.01)
+            await watcher.stop()
+
+    assert [e.key if e else None for e in seen] == ["a", None]
+
+
+async def test_keys_history_and_stopped_watchers_leave_no_consumer_behind(
+    js: JetStream, kv: KeyValue, bucket: str
+) -> None:
+    await kv.put("a", b"1")
+    await kv.keys()
+    await kv.history("a")
+    async with await kv.watchall():
+        assert len(await js.consumers_info(f"KV_{bucket}")) == 1
+    assert await js.consumers_info(f"KV_{bucket}") == []

@@ -22,6 +22,7 @@ result types); :class:`KeyWatcher` waits on the consumer directly instead of on 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import re
 from collections.abc import Callable, Iterable
@@ -32,7 +33,7 @@ import anyio
 
 from nats.js import api
 
-from ..errors import NatsTimeoutError, SubscriptionClosedError
+from ..errors import NatsError, NatsTimeoutError, SubscriptionClosedError
 from .errors import (
     BadBucketError,
     BadRequestError,
@@ -49,8 +50,9 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from ..subscription import Msg
     from .context import JetStream
+    from .msg import JsMsg
+    from .push import PushSubscription
 
 __all__ = (
     "KV_DEL",
@@ -75,6 +77,7 @@ _WRONG_LAST_CODES = (10071, 10164)  # JSStreamWrongLastSequence{ErrF,ConstantErr
 _MAX_HISTORY = 64
 _DEFAULT_DUPLICATE_WINDOW = 120.0
 _WATCH_INACTIVE_THRESHOLD = 300.0
+_CONSUMER_DELETE_TIMEOUT = 2.0
 
 VALID_BUCKET_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
 _VALID_KEY_RE = re.compile(r"^[-/_=\.a-zA-Z0-9]+$")
@@ -169,11 +172,13 @@ class Watcher(Generic[T]):
 
     def __init__(
         self,
-        sub: Any,
-        convert: Callable[[Any], T | None],
+        js: JetStream,
+        sub: PushSubscription,
+        convert: Callable[[JsMsg], T | None],
         *,
         initial_marker: bool = True,
     ) -> None:
+        self._js = js
         self._sub = sub
         self._convert = convert
         self._init_done = not initial_marker
@@ -235,10 +240,19 @@ class Watcher(Generic[T]):
             raise StopAsyncIteration from None
 
     async def stop(self) -> None:
-        """Stop watching: delete the consumer; iteration ends."""
-        if not self._stopped:
-            self._stopped = True
-            await self._sub.unsubscribe()
+        """Stop watching: unsubscribe and delete the consumer; iteration ends."""
+        if self._stopped:
+            return
+        self._stopped = True
+        sub = self._sub
+        await sub.unsubscribe()
+        # The server would keep the consumer for its inactive_threshold (5 minutes):
+        # remove it now (best effort: it goes away by itself anyway).
+        with (
+            anyio.move_on_after(_CONSUMER_DELETE_TIMEOUT, shield=True),
+            contextlib.suppress(NatsError),
+        ):
+            await self._js.delete_consumer(sub.stream, sub.consumer)
 
     async def __aenter__(self) -> Watcher[T]:
         return self
@@ -571,12 +585,12 @@ class KeyValue:
         pre = self._pre
         name = self._name
 
-        def convert(msg: Msg) -> KeyValue.Entry | None:
+        def convert(msg: JsMsg) -> KeyValue.Entry | None:
             headers = msg.headers
             known, op = _operation(headers)
             if not known or (ignore_deletes and op in (KV_DEL, KV_PURGE)):
                 return None
-            meta = msg.metadata  # type: ignore[attr-defined]
+            meta = msg.metadata
             return KeyValue.Entry(
                 bucket=name,
                 key=msg.subject[len(pre) :],
@@ -597,7 +611,7 @@ class KeyValue:
             inactive_threshold=inactive_threshold or _WATCH_INACTIVE_THRESHOLD,
             idle_heartbeat=idle_heartbeat,
         )
-        watcher = KeyWatcher(sub, convert)
+        watcher = KeyWatcher(self._js, sub, convert)
         try:
             await watcher._start()
         except BaseException:

@@ -50,8 +50,8 @@ from .errors import (
 from .kv import MSG_ROLLUP_SUBJECT, Watcher, check_bucket_name
 
 if TYPE_CHECKING:
-    from ..subscription import Msg
     from .context import JetStream
+    from .msg import JsMsg
     from .publish import PubAckFuture
 
 __all__ = (
@@ -469,7 +469,7 @@ class ObjectStore:
         else:
             deliver_policy = api.DeliverPolicy.LAST_PER_SUBJECT
 
-        def convert(msg: Msg) -> api.ObjectInfo | None:
+        def convert(msg: JsMsg) -> api.ObjectInfo | None:
             try:
                 info: api.ObjectInfo = api.ObjectInfo.from_response(json.loads(msg.data))
             except (ValueError, TypeError, KeyError):
@@ -484,7 +484,7 @@ class ObjectStore:
             ordered_consumer=True,
             deliver_policy=deliver_policy,
         )
-        watcher = ObjectWatcher(sub, convert, initial_marker=not updates_only)
+        watcher = ObjectWatcher(self._js, sub, convert, initial_marker=not updates_only)
         try:
             await watcher._start()
         except BaseException:
