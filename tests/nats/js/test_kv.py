@@ -385,3 +385,15 @@ async def test_keys_history_and_stopped_watchers_leave_no_consumer_behind(
     async with await kv.watchall():
         assert len(await js.consumers_info(f"KV_{bucket}")) == 1
     assert await js.consumers_info(f"KV_{bucket}") == []
+
+
+async def test_values_must_be_bytes(kv: KeyValue) -> None:
+    with pytest.raises(TypeError, match="must be bytes, got str"):
+        await kv.put("k", "text")  # type: ignore[arg-type]
+    await kv.put("k", bytearray(b"ok"))
+    assert (await kv.get("k")).value == b"ok"
+
+
+async def test_watchers_are_key_watchers(kv: KeyValue) -> None:
+    async with await kv.watchall() as watcher:
+        assert isinstance(watcher, KeyValue.KeyWatcher)

@@ -300,3 +300,13 @@ async def test_get_into_a_bytes_io(obs: ObjectStore) -> None:
     buffer = io.BytesIO()
     await obs.get("io", writeinto=buffer)
     assert buffer.getvalue() == b"data" * 100
+
+
+async def test_watch_can_ignore_deleted_objects(obs: ObjectStore) -> None:
+    await obs.put("kept", b"1")
+    await obs.put("dropped", b"2")
+    await obs.delete("dropped")
+    async with await obs.watch(ignore_deletes=True) as watcher:
+        initial = [await watcher.updates(timeout=5), await watcher.updates(timeout=5)]
+        assert isinstance(watcher, ObjectStore.ObjectWatcher)
+    assert [i.name if i else None for i in initial] == ["kept", None]

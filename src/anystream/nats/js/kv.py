@@ -113,6 +113,12 @@ def _check_key(key: str) -> None:
         )
 
 
+def _check_value(value: Any) -> bytes:
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise TypeError(f"a value must be bytes, got {type(value).__name__}")
+    return bytes(value) if not isinstance(value, bytes) else value
+
+
 def _check_filter(keys: str) -> None:
     if not keys or keys[0] == "." or keys[-1] == "." or not _VALID_FILTER_RE.match(keys):
         raise InvalidKeyError(f"invalid key filter {keys!r}")
@@ -386,7 +392,7 @@ class KeyValue:
         """Store ``value`` as the new revision of ``key``; return the revision."""
         if validate_keys:
             _check_key(key)
-        pa = await self._js.publish(f"{self._pre}{key}", value)
+        pa = await self._js.publish(f"{self._pre}{key}", _check_value(value))
         return pa.seq
 
     async def create(
@@ -438,6 +444,7 @@ class KeyValue:
     async def _update(
         self, key: str, value: bytes, last: int | None, msg_ttl: float | None = None
     ) -> int:
+        value = _check_value(value)
         headers = {api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: str(last or 0)}
         if msg_ttl is not None:
             headers[api.Header.MSG_TTL.value] = str(int(msg_ttl))
@@ -621,7 +628,10 @@ class KeyValue:
         return watcher
 
 
-KeyWatcher = Watcher["KeyValue.Entry"]
+class KeyWatcher(Watcher["KeyValue.Entry"]):
+    """A key-value watch (:meth:`KeyValue.watch`): entries, ``None`` once up to date."""
+
+
 KeyValue.KeyWatcher = KeyWatcher  # type: ignore[attr-defined]
 
 

@@ -519,7 +519,10 @@ class ObjectStore:
         await self._js.update_stream(info.config)
 
 
-ObjectWatcher = Watcher[api.ObjectInfo]
+class ObjectWatcher(Watcher[api.ObjectInfo]):
+    """An object store watch (:meth:`ObjectStore.watch`): infos, ``None`` once up to date."""
+
+
 ObjectStore.ObjectWatcher = ObjectWatcher  # type: ignore[attr-defined]
 
 
