@@ -8,12 +8,14 @@ after the other, and reports:
 - request/reply round trip p50 and p99 (sequential requests to an echo responder);
 - JetStream (``--js-messages`` messages, memory-storage streams, one per client):
   publish with each ack awaited, publish with pipelined acks (``publish_async``), push
-  consume (callback, each message acked) and pull consume (``fetch(100)``, each acked).
+  consume (callback, each message acked) and pull consume (``fetch(100)``, each acked);
+- key-value and object store (``--kv-ops`` puts and gets, one ``--object-mb`` MB object):
+  the phases of ``benchmarks/nats_kv.py``, which runs them alone with more detail.
 
 Usage::
 
     python benchmarks/nats_client.py [--messages 200000] [--size 16] [--requests 2000]
-                                     [--js-messages 20000]
+                                     [--js-messages 20000] [--kv-ops 2000] [--object-mb 8]
 
 Every phase is bounded in count and in time (``--timeout`` seconds per phase).
 """
@@ -272,15 +274,27 @@ async def nats_py_bench(
 
 
 def worker(
-    variant: str, url: str, n: int, size: int, requests: int, timeout: float, js_n: int
+    variant: str,
+    url: str,
+    n: int,
+    size: int,
+    requests: int,
+    timeout: float,
+    js_n: int,
+    kv_ops: int = 0,
+    object_mb: int = 8,
 ) -> None:
+    import nats_kv  # beside this file: the key-value / object store phases
+
     args = (url, n, size, requests, timeout)
     tag = variant.replace("/", "_").replace("-", "_")
     js_args = (url, tag, js_n, size, timeout)
+    kv_args = (url, tag, kv_ops, 128, object_mb, timeout)
     if variant == "nats-py/asyncio":
 
         async def both() -> dict[str, Any]:
-            return {**await nats_py_bench(*args), **await nats_py_js_bench(*js_args)}
+            kv = await nats_kv.nats_py_bench(*kv_args) if kv_ops else {}
+            return {**await nats_py_bench(*args), **await nats_py_js_bench(*js_args), **kv}
 
         result = asyncio.run(both())
     else:
@@ -293,7 +307,8 @@ def worker(
         }[variant]
 
         async def bench() -> dict[str, Any]:
-            return {**await anystream_bench(*args), **await anystream_js_bench(*js_args)}
+            kv = await nats_kv.anystream_bench(*kv_args) if kv_ops else {}
+            return {**await anystream_bench(*args), **await anystream_js_bench(*js_args), **kv}
 
         result = anyio.run(bench, backend=backend, backend_options=options)
     print(json.dumps(result))
@@ -305,6 +320,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=16)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--js-messages", type=int, default=20_000)
+    parser.add_argument("--kv-ops", type=int, default=2000, help="0: no KV/object phases")
+    parser.add_argument("--object-mb", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -312,7 +329,7 @@ def main() -> None:
     if args.worker:
         worker(
             args.worker, args.url, args.messages, args.size, args.requests, args.timeout,
-            args.js_messages,
+            args.js_messages, args.kv_ops, args.object_mb,
         )  # fmt: skip
         return
 
@@ -325,7 +342,8 @@ def main() -> None:
                 [sys.executable, __file__, "--worker", variant, "--url", server.url,
                  "--messages", str(args.messages), "--size", str(args.size),
                  "--requests", str(args.requests), "--timeout", str(args.timeout),
-                 "--js-messages", str(args.js_messages)],
+                 "--js-messages", str(args.js_messages), "--kv-ops", str(args.kv_ops),
+                 "--object-mb", str(args.object_mb)],
                 capture_output=True, text=True, timeout=4 * args.timeout, check=True,
             )  # fmt: skip
             results[variant] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -348,6 +366,17 @@ def main() -> None:
     for variant, r in results.items():
         cells = "".join(f" {r[name]:13.0f} {r[name] / anchor[name]:5.2f}" for name in JS_PHASES)
         print(f"{variant:20}{cells}")
+    if args.kv_ops:
+        print(
+            f"\nKey-value: {args.kv_ops} puts/gets of 128 bytes (ops/s); object store: one"
+            f" {args.object_mb} MB object (MB/s)\n"
+        )
+        import nats_kv
+
+        print(f"{'client/backend':20}" + "".join(f" {p:>13} {'x':>5}" for p in nats_kv.PHASES))
+        for variant, r in results.items():
+            cells = "".join(f" {r[p]:13.1f} {r[p] / anchor[p]:5.2f}" for p in nats_kv.PHASES)
+            print(f"{variant:20}{cells}")
 
 
 if __name__ == "__main__":
