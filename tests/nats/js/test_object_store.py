@@ -14,6 +14,7 @@ import pytest
 
 from anystream.nats.js import JetStream, ObjectStore
 from anystream.nats.js.errors import (
+    BadRequestError,
     BucketNotFoundError,
     DigestMismatchError,
     InvalidObjectNameError,
@@ -287,7 +288,7 @@ async def test_a_sealed_bucket_refuses_writes(obs: ObjectStore) -> None:
     await obs.seal()
 
     assert (await obs.status()).sealed is True
-    with pytest.raises(Exception, match="sealed"):
+    with pytest.raises(BadRequestError, match="sealed stream"):
         await obs.put("more", b"2")
     assert (await obs.get("kept")).data == b"1"
 
@@ -310,3 +311,21 @@ async def test_watch_can_ignore_deleted_objects(obs: ObjectStore) -> None:
         initial = [await watcher.updates(timeout=5), await watcher.updates(timeout=5)]
         assert isinstance(watcher, ObjectStore.ObjectWatcher)
     assert [i.name if i else None for i in initial] == ["kept", None]
+
+
+async def test_a_put_that_fails_midway_leaves_the_previous_object_intact(
+    js: JetStream, obs: ObjectStore
+) -> None:
+    await obs.put("doc", b"version 1")
+
+    async def broken() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            yield b"x" * 1000
+        raise OSError("disk on fire")
+
+    with pytest.raises(OSError, match="disk on fire"):
+        await obs.put("doc", broken(), meta=SMALL_CHUNKS)
+
+    assert (await obs.get("doc")).data == b"version 1"
+    state = (await js.stream_info(f"OBJ_{obs.bucket}")).state
+    assert state.messages == 2  # the old object's chunk and description: new chunks purged

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime
 import hashlib
 import inspect
@@ -37,6 +38,7 @@ import anyio
 
 from nats.js import api
 
+from ..errors import NatsError
 from .errors import (
     BadObjectMetaError,
     BucketNotFoundError,
@@ -398,11 +400,19 @@ class ObjectStore:
         except BaseException:
             if chunks:
                 with anyio.move_on_after(_CLEANUP_TIMEOUT, shield=True):
-                    await self._purge(chunk_subject)
+                    await self._discard(chunk_subject, in_flight)
             raise
         if previous is not None and previous.nuid and previous.nuid != nuid:
             await self._purge(self._chunk_subject(previous.nuid))
         return info
+
+    async def _discard(self, chunk_subject: str, in_flight: deque[PubAckFuture]) -> None:
+        """Purge the chunks of a failed put, once those still in flight have landed."""
+        for future in in_flight:
+            with contextlib.suppress(Exception):
+                await future.result(self._js.timeout)
+        with contextlib.suppress(NatsError):
+            await self._purge(chunk_subject)
 
     async def update_meta(self, name: str, meta: api.ObjectMeta) -> None:
         """Change an object's name, description or headers (its data stays).
