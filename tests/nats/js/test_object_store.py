@@ -18,6 +18,7 @@ from anystream.nats.js.errors import (
     BucketNotFoundError,
     DigestMismatchError,
     InvalidObjectNameError,
+    LinkIsABucketError,
     ObjectAlreadyExists,
     ObjectNotFoundError,
 )
@@ -329,3 +330,38 @@ async def test_a_put_that_fails_midway_leaves_the_previous_object_intact(
     assert (await obs.get("doc")).data == b"version 1"
     state = (await js.stream_info(f"OBJ_{obs.bucket}")).state
     assert state.messages == 2  # the old object's chunk and description: new chunks purged
+
+
+# ----------------------------------------------------------------------------- links
+
+
+async def test_a_link_gets_the_object_it_points_to(js: JetStream, obs: ObjectStore) -> None:
+    other = await js.create_object_store(f"{obs.bucket}_other")
+    target = await other.put("original", b"linked data")
+
+    link = await obs.add_link("shortcut", target)
+    result = await obs.get("shortcut")
+
+    assert link.is_link() and (await obs.get_info("shortcut")).is_link()
+    assert (result.data, result.info.name, result.info.bucket) == (
+        b"linked data",
+        "original",
+        other.bucket,
+    )
+    await js.delete_object_store(other.bucket)
+
+
+async def test_a_bucket_link_has_no_data_to_get(js: JetStream, obs: ObjectStore) -> None:
+    await obs.add_bucket_link("everything", obs)
+    with pytest.raises(LinkIsABucketError):
+        await obs.get("everything")
+
+
+async def test_links_to_deleted_objects_or_over_objects_are_refused(obs: ObjectStore) -> None:
+    target = await obs.put("target", b"1")
+    await obs.put("taken", b"2")
+    with pytest.raises(ObjectAlreadyExists):
+        await obs.add_link("taken", target)
+    await obs.delete("target")
+    with pytest.raises(ObjectNotFoundError, match="deleted"):
+        await obs.add_link("dangling", await obs.get_info("target", show_deleted=True))

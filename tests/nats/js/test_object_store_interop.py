@@ -92,3 +92,20 @@ async def test_an_object_deleted_here_is_gone_for_nats_py(
         return sorted((i.name, i.deleted) for i in infos)
 
     assert await in_nats_py(names) == [("a", True), ("b", False)]
+
+
+async def test_a_link_made_here_is_followed_by_nats_py(
+    js: JetStream, js_url: str, bucket: str
+) -> None:
+    obs = await js.create_object_store(bucket)
+    target = await obs.put("original", b"linked")
+    await obs.add_link("shortcut", target)
+
+    async def get() -> bytes | None:
+        nc = await nats_py.connect(js_url)
+        theirs = await nc.jetstream().object_store(bucket)
+        result = await theirs.get("shortcut")
+        await nc.close()
+        return result.data
+
+    assert await in_nats_py(get) == b"linked"

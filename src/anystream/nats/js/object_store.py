@@ -81,6 +81,12 @@ class _Reader(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
+class Writer(Protocol):
+    """Where :meth:`ObjectStore.get` writes: ``write(bytes)``, sync (a binary file) or async."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
 ObjectData = str | bytes | bytearray | memoryview | _Reader | _AsyncReader | AsyncIterable[bytes]
 """What :meth:`ObjectStore.put` reads from."""
 
@@ -170,7 +176,7 @@ async def _slices(view: memoryview, size: int) -> AsyncIterator[bytes]:
         yield bytes(view[start : start + size])
 
 
-async def _write(writeinto: Any, data: bytes) -> None:
+async def _write(writeinto: Writer, data: bytes) -> None:
     result = writeinto.write(data)
     if inspect.isawaitable(result):
         await result
@@ -273,7 +279,7 @@ class ObjectStore:
         return info
 
     async def get(
-        self, name: str, writeinto: Any = None, show_deleted: bool = False
+        self, name: str, writeinto: Writer | None = None, show_deleted: bool = False
     ) -> ObjectStore.ObjectResult:
         """The object: its info and data, the digest checked.
 
@@ -436,6 +442,42 @@ class ObjectStore:
         await self._publish_meta(info)
         if new_name != name:
             await self._purge(self._meta_subject(name))
+
+    async def add_link(self, name: str, obj: api.ObjectInfo) -> api.ObjectInfo:
+        """Store ``name`` as a link to the object ``obj`` (in this bucket or another).
+
+        Getting the link gets the object. (Go's ``AddLink``; nats-py reads links too.)
+        """
+        _check_name(name)
+        if obj.deleted:
+            raise ObjectNotFoundError(f"cannot link to {obj.name!r}: it was deleted")
+        if obj.is_link():
+            raise BadObjectMetaError(f"cannot link to {obj.name!r}: it is a link itself")
+        return await self._put_link(name, api.ObjectLink(bucket=obj.bucket, name=obj.name))
+
+    async def add_bucket_link(self, name: str, bucket: ObjectStore) -> api.ObjectInfo:
+        """Store ``name`` as a link to a whole bucket (Go's ``AddBucketLink``)."""
+        _check_name(name)
+        return await self._put_link(name, api.ObjectLink(bucket=bucket.bucket))
+
+    async def _put_link(self, name: str, link: api.ObjectLink) -> api.ObjectInfo:
+        try:
+            existing: api.ObjectInfo | None = await self.get_info(name)
+        except ObjectNotFoundError:
+            existing = None
+        if existing is not None and not existing.is_link():
+            raise ObjectAlreadyExists(f"cannot link {name!r}: an object of that name exists")
+        info = api.ObjectInfo(
+            name=name,
+            bucket=self._name,
+            nuid=_new_nuid(),
+            size=0,
+            chunks=0,
+            mtime=datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            options=api.ObjectMetaOptions(link=link),
+        )
+        await self._publish_meta(info)
+        return info
 
     async def delete(self, name: str) -> None:
         """Delete the object: its data is purged; a deleted marker stays as its description."""
