@@ -8,6 +8,7 @@ import pytest
 from anystream.nats import NatsTimeoutError, SubscriptionClosedError
 from anystream.nats.js import JetStream, KeyValue
 from anystream.nats.js.errors import (
+    BadRequestError,
     BucketNotFoundError,
     InvalidBucketNameError,
     InvalidKeyError,
@@ -397,3 +398,33 @@ async def test_values_must_be_bytes(kv: KeyValue) -> None:
 async def test_watchers_are_key_watchers(kv: KeyValue) -> None:
     async with await kv.watchall() as watcher:
         assert isinstance(watcher, KeyValue.KeyWatcher)
+
+
+async def test_a_bucket_with_direct_gets_reads_the_same(js: JetStream, bucket: str) -> None:
+    kv = await js.create_key_value(bucket=bucket, history=3, direct=True)
+    first = await kv.put("k", b"1")
+    await kv.put("k", b"2")
+
+    latest = await kv.get("k")
+    older = await kv.get("k", revision=first)
+    await kv.delete("k")
+
+    assert (await kv.status()).stream_info.config.allow_direct is True
+    assert (latest.value, latest.headers, older.value) == (b"2", None, b"1")
+    assert latest.created is not None
+    with pytest.raises(KeyNotFoundError) as caught:
+        await kv.get("k")
+    assert caught.value.op == "DEL"
+    with pytest.raises(KeyNotFoundError):
+        await kv.get("missing")
+
+
+async def test_bucket_settings_show_in_its_status(js: JetStream, bucket: str) -> None:
+    kv = await js.create_key_value(
+        bucket=bucket, history=7, ttl=3600, max_value_size=1024, description="cache"
+    )
+    status = await kv.status()
+    assert (status.history, status.ttl, status.values) == (7, 3600, 0)
+    assert status.stream_info.config.description == "cache"
+    with pytest.raises(BadRequestError, match="message size exceeds maximum"):
+        await kv.put("big", b"x" * 2048)
