@@ -5,6 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
+from anystream import nats
 from anystream.nats import NatsTimeoutError, SubscriptionClosedError
 from anystream.nats.js import JetStream, KeyValue
 from anystream.nats.js.errors import (
@@ -428,3 +429,13 @@ async def test_bucket_settings_show_in_its_status(js: JetStream, bucket: str) ->
     assert status.stream_info.config.description == "cache"
     with pytest.raises(BadRequestError, match="message size exceeds maximum"):
         await kv.put("big", b"x" * 2048)
+
+
+async def test_a_watch_ends_when_its_connection_closes(js_url: str, bucket: str) -> None:
+    async with nats.connect(js_url) as nc:
+        kv = await JetStream(nc).create_key_value(bucket=bucket)
+        watcher = await kv.watchall()
+        assert await watcher.updates(timeout=5) is None
+    with pytest.raises(SubscriptionClosedError, match="is closed"):
+        await watcher.updates(timeout=1)
+    assert [e async for e in watcher] == []

@@ -209,7 +209,9 @@ class Watcher(Generic[T]):
             try:
                 msg = await self._sub.next_msg(timeout=None)
             except SubscriptionClosedError:
-                raise SubscriptionClosedError("the watcher was stopped") from None
+                if self._stopped:
+                    raise SubscriptionClosedError("the watcher was stopped") from None
+                raise  # the connection was closed
             update = self._convert(msg)
             initial_end = not self._init_done and msg.metadata.num_pending == 0
             if update is None:
