@@ -439,3 +439,16 @@ async def test_a_watch_ends_when_its_connection_closes(js_url: str, bucket: str)
     with pytest.raises(SubscriptionClosedError, match="is closed"):
         await watcher.updates(timeout=1)
     assert [e async for e in watcher] == []
+
+
+async def test_create_with_a_ttl_expires_the_value(kv: KeyValue) -> None:
+    await kv.create("session", b"token", msg_ttl=1)
+    assert (await kv.get("session")).value == b"token"
+    with anyio.fail_after(15):
+        while True:
+            try:
+                await kv.get("session")
+            except KeyNotFoundError:
+                break
+            await anyio.sleep(0.2)
+    await kv.create("session", b"new token")  # the key is free again
