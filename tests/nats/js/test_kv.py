@@ -452,3 +452,13 @@ async def test_create_with_a_ttl_expires_the_value(kv: KeyValue) -> None:
                 break
             await anyio.sleep(0.2)
     await kv.create("session", b"new token")  # the key is free again
+
+
+async def test_watch_updates_only_skips_the_current_values(kv: KeyValue) -> None:
+    await kv.put("old", b"1")
+    async with await kv.watchall(updates_only=True) as watcher:
+        await kv.put("new", b"2")
+        entry = await watcher.updates(timeout=5)
+        with pytest.raises(NatsTimeoutError):
+            await watcher.updates(timeout=0.2)
+    assert entry is not None and (entry.key, entry.value) == ("new", b"2")

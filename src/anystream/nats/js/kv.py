@@ -575,6 +575,7 @@ class KeyValue:
         meta_only: bool = False,
         inactive_threshold: float | None = None,
         *,
+        updates_only: bool = False,
         idle_heartbeat: float | None = None,
     ) -> KeyWatcher:
         """Watch the keys matching ``keys`` (``*`` and ``>`` wildcards allowed).
@@ -582,7 +583,8 @@ class KeyValue:
         Gives the current value of each matching key (every kept revision with
         ``include_history``), then ``None``, then every change as it happens.
         ``ignore_deletes`` leaves out delete/purge markers; ``meta_only`` (or
-        ``headers_only``) leaves values empty. The server removes the consumer after
+        ``headers_only``) leaves values empty; ``updates_only`` (Go's option) skips the
+        current values and the ``None``. The server removes the consumer after
         ``inactive_threshold`` seconds (default 300) without a client.
 
         The watch is an ordered consumer: when a message goes missing, or when no
@@ -590,7 +592,12 @@ class KeyValue:
         restarted, say), it is recreated after the last revision given.
         """
         _check_filter(keys)
-        deliver_policy = None if include_history else api.DeliverPolicy.LAST_PER_SUBJECT
+        if updates_only:
+            deliver_policy: api.DeliverPolicy | None = api.DeliverPolicy.NEW
+        elif include_history:
+            deliver_policy = None
+        else:
+            deliver_policy = api.DeliverPolicy.LAST_PER_SUBJECT
         pre = self._pre
         name = self._name
 
@@ -620,7 +627,7 @@ class KeyValue:
             inactive_threshold=inactive_threshold or _WATCH_INACTIVE_THRESHOLD,
             idle_heartbeat=idle_heartbeat,
         )
-        watcher = KeyWatcher(self._js, sub, convert)
+        watcher = KeyWatcher(self._js, sub, convert, initial_marker=not updates_only)
         try:
             await watcher._start()
         except BaseException:
