@@ -462,3 +462,19 @@ async def test_watch_updates_only_skips_the_current_values(kv: KeyValue) -> None
         with pytest.raises(NatsTimeoutError):
             await watcher.updates(timeout=0.2)
     assert entry is not None and (entry.key, entry.value) == ("new", b"2")
+
+
+async def test_a_watch_sees_the_servers_marker_when_a_value_expires(
+    js: JetStream, bucket: str
+) -> None:
+    kv = await js.create_key_value(bucket=bucket, limit_marker_ttl=60)
+    async with await kv.watchall() as watcher:
+        assert await watcher.updates(timeout=5) is None
+        await kv.create("session", b"token", msg_ttl=1)
+        created = await watcher.updates(timeout=5)
+        expired = await watcher.updates(timeout=15)  # the server's marker, 1 s later
+
+    assert created is not None and created.operation is None
+    assert expired is not None and (expired.key, expired.operation) == ("session", "PURGE")
+    assert expired.headers is not None and expired.headers.get("Nats-Marker-Reason") == "MaxAge"
+    assert (await kv.status()).marker_ttl == 60

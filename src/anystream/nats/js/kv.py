@@ -4,8 +4,9 @@ A bucket ``B`` is the stream ``KV_B`` over the subjects ``$KV.B.>``; key ``k`` i
 subject ``$KV.B.k`` and its revisions are that subject's messages (``history`` of them
 are kept). Deletes and purges are messages too, marked by the ``KV-Operation`` header
 (``DEL`` / ``PURGE``; a purge also rolls up the subject with ``Nats-Rollup: sub``).
-Reads are direct gets (``$JS.API.DIRECT.GET.KV_B.$KV.B.k``) when the bucket allows them;
-watches are ordered push consumers. The wire format is the one every NATS client uses,
+Reads are ``STREAM.MSG.GET`` requests, or direct gets
+(``$JS.API.DIRECT.GET.KV_B.$KV.B.k``) on a bucket created with ``direct=True``; watches
+are ordered push consumers. The wire format is the one every NATS client uses,
 so buckets are shared with nats-py, Go, ... (the tests check nats-py both ways).
 
 The API follows nats-py's ``nats.js.kv.KeyValue`` (same names, arguments, defaults and
