@@ -478,3 +478,26 @@ async def test_a_watch_sees_the_servers_marker_when_a_value_expires(
     assert expired is not None and (expired.key, expired.operation) == ("session", "PURGE")
     assert expired.headers is not None and expired.headers.get("Nats-Marker-Reason") == "MaxAge"
     assert (await kv.status()).marker_ttl == 60
+
+
+async def test_updates_that_time_out_lose_no_entry(kv: KeyValue) -> None:
+    seen: list[str] = []
+    async with await kv.watchall() as watcher:
+        assert await watcher.updates(timeout=5) is None
+
+        async def put_all() -> None:
+            for i in range(200):
+                await kv.put(f"k.{i}", b"v")
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(put_all)
+                while len(seen) < 200:
+                    try:  # timeouts this short often cut a wait for an entry
+                        entry = await watcher.updates(timeout=0.0005)
+                    except NatsTimeoutError:
+                        continue
+                    assert entry is not None
+                    seen.append(entry.key)
+
+    assert seen == [f"k.{i}" for i in range(200)]
