@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from nats.js import api
 
 from anystream import nats
 from anystream.nats.js import (
@@ -18,6 +17,7 @@ from anystream.nats.js import (
     WrongLastSequenceError,
 )
 from anystream.testing import NatsServer
+from nats.js import api
 
 pytestmark = pytest.mark.anyio
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
+from anystream import nats
 from anystream.nats import NatsTimeoutError, SubscriptionClosedError
 from anystream.nats.js import JetStream, KeyValue
 from anystream.nats.js.errors import (
+    BadRequestError,
     BucketNotFoundError,
     InvalidBucketNameError,
     InvalidKeyError,
@@ -341,3 +344,160 @@ async def _until_none(watcher: KeyValue.KeyWatcher):  # type: ignore[name-define
         if entry is None:
             return
         yield entry
+
+
+async def test_watching_a_large_bucket_gives_every_key_then_none(kv: KeyValue) -> None:
+    value = b"v" * 4096
+    for i in range(1500):  # 6 MB of current values: past the consumer's flow control window
+        await kv.put(f"k.{i}", value)
+
+    async with await kv.watchall() as watcher:
+        seen = [e async for e in _until_none(watcher)]
+
+    assert len(seen) == 1500
+    assert {e.key for e in seen} == {f"k.{i}" for i in range(1500)}
+    assert seen[-1].delta == 0
+
+
+async def test_stopping_a_watcher_from_another_task_ends_its_iteration(kv: KeyValue) -> None:
+    await kv.put("a", b"1")
+    watcher = await kv.watchall()
+    seen: list[KeyValue.Entry | None] = []
+
+    async def consume() -> None:
+        async for entry in watcher:
+            seen.append(entry)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consume)
+            while len(seen) < 2:
+                await anyio.sleep(0.01)
+            await watcher.stop()
+
+    assert [e.key if e else None for e in seen] == ["a", None]
+
+
+async def test_keys_history_and_stopped_watchers_leave_no_consumer_behind(
+    js: JetStream, kv: KeyValue, bucket: str
+) -> None:
+    await kv.put("a", b"1")
+    await kv.keys()
+    await kv.history("a")
+    async with await kv.watchall():
+        assert len(await js.consumers_info(f"KV_{bucket}")) == 1
+    assert await js.consumers_info(f"KV_{bucket}") == []
+
+
+async def test_values_must_be_bytes(kv: KeyValue) -> None:
+    with pytest.raises(TypeError, match="must be bytes, got str"):
+        await kv.put("k", "text")  # type: ignore[arg-type]
+    await kv.put("k", bytearray(b"ok"))
+    assert (await kv.get("k")).value == b"ok"
+
+
+async def test_watchers_are_key_watchers(kv: KeyValue) -> None:
+    async with await kv.watchall() as watcher:
+        assert isinstance(watcher, KeyValue.KeyWatcher)
+
+
+async def test_a_bucket_with_direct_gets_reads_the_same(js: JetStream, bucket: str) -> None:
+    kv = await js.create_key_value(bucket=bucket, history=3, direct=True)
+    first = await kv.put("k", b"1")
+    await kv.put("k", b"2")
+
+    latest = await kv.get("k")
+    older = await kv.get("k", revision=first)
+    await kv.delete("k")
+
+    assert (await kv.status()).stream_info.config.allow_direct is True
+    assert (latest.value, latest.headers, older.value) == (b"2", None, b"1")
+    assert latest.created is not None
+    with pytest.raises(KeyNotFoundError) as caught:
+        await kv.get("k")
+    assert caught.value.op == "DEL"
+    with pytest.raises(KeyNotFoundError):
+        await kv.get("missing")
+
+
+async def test_bucket_settings_show_in_its_status(js: JetStream, bucket: str) -> None:
+    kv = await js.create_key_value(
+        bucket=bucket, history=7, ttl=3600, max_value_size=1024, description="cache"
+    )
+    status = await kv.status()
+    assert (status.history, status.ttl, status.values) == (7, 3600, 0)
+    assert status.stream_info.config.description == "cache"
+    with pytest.raises(BadRequestError, match="message size exceeds maximum"):
+        await kv.put("big", b"x" * 2048)
+
+
+async def test_a_watch_ends_when_its_connection_closes(js_url: str, bucket: str) -> None:
+    async with nats.connect(js_url) as nc:
+        kv = await JetStream(nc).create_key_value(bucket=bucket)
+        watcher = await kv.watchall()
+        assert await watcher.updates(timeout=5) is None
+    with pytest.raises(SubscriptionClosedError, match="is closed"):
+        await watcher.updates(timeout=1)
+    assert [e async for e in watcher] == []
+
+
+async def test_create_with_a_ttl_expires_the_value(kv: KeyValue) -> None:
+    await kv.create("session", b"token", msg_ttl=1)
+    assert (await kv.get("session")).value == b"token"
+    with anyio.fail_after(15):
+        while True:
+            try:
+                await kv.get("session")
+            except KeyNotFoundError:
+                break
+            await anyio.sleep(0.2)
+    await kv.create("session", b"new token")  # the key is free again
+
+
+async def test_watch_updates_only_skips_the_current_values(kv: KeyValue) -> None:
+    await kv.put("old", b"1")
+    async with await kv.watchall(updates_only=True) as watcher:
+        await kv.put("new", b"2")
+        entry = await watcher.updates(timeout=5)
+        with pytest.raises(NatsTimeoutError):
+            await watcher.updates(timeout=0.2)
+    assert entry is not None and (entry.key, entry.value) == ("new", b"2")
+
+
+async def test_a_watch_sees_the_servers_marker_when_a_value_expires(
+    js: JetStream, bucket: str
+) -> None:
+    kv = await js.create_key_value(bucket=bucket, limit_marker_ttl=60)
+    async with await kv.watchall() as watcher:
+        assert await watcher.updates(timeout=5) is None
+        await kv.create("session", b"token", msg_ttl=1)
+        created = await watcher.updates(timeout=5)
+        expired = await watcher.updates(timeout=15)  # the server's marker, 1 s later
+
+    assert created is not None and created.operation is None
+    assert expired is not None and (expired.key, expired.operation) == ("session", "PURGE")
+    assert expired.headers is not None and expired.headers.get("Nats-Marker-Reason") == "MaxAge"
+    assert (await kv.status()).marker_ttl == 60
+
+
+async def test_updates_that_time_out_lose_no_entry(kv: KeyValue) -> None:
+    seen: list[str] = []
+    async with await kv.watchall() as watcher:
+        assert await watcher.updates(timeout=5) is None
+
+        async def put_all() -> None:
+            for i in range(200):
+                await kv.put(f"k.{i}", b"v")
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(put_all)
+                while len(seen) < 200:
+                    try:  # timeouts this short often cut a wait for an entry
+                        entry = await watcher.updates(timeout=0.0005)
+                    except NatsTimeoutError:
+                        continue
+                    assert entry is not None
+                    seen.append(entry.key)
+
+    assert seen == [f"k.{i}" for i in range(200)]

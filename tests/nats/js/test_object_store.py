@@ -14,9 +14,11 @@ import pytest
 
 from anystream.nats.js import JetStream, ObjectStore
 from anystream.nats.js.errors import (
+    BadRequestError,
     BucketNotFoundError,
     DigestMismatchError,
     InvalidObjectNameError,
+    LinkIsABucketError,
     ObjectAlreadyExists,
     ObjectNotFoundError,
 )
@@ -287,7 +289,7 @@ async def test_a_sealed_bucket_refuses_writes(obs: ObjectStore) -> None:
     await obs.seal()
 
     assert (await obs.status()).sealed is True
-    with pytest.raises(Exception, match="sealed"):
+    with pytest.raises(BadRequestError, match="sealed stream"):
         await obs.put("more", b"2")
     assert (await obs.get("kept")).data == b"1"
 
@@ -300,3 +302,66 @@ async def test_get_into_a_bytes_io(obs: ObjectStore) -> None:
     buffer = io.BytesIO()
     await obs.get("io", writeinto=buffer)
     assert buffer.getvalue() == b"data" * 100
+
+
+async def test_watch_can_ignore_deleted_objects(obs: ObjectStore) -> None:
+    await obs.put("kept", b"1")
+    await obs.put("dropped", b"2")
+    await obs.delete("dropped")
+    async with await obs.watch(ignore_deletes=True) as watcher:
+        initial = [await watcher.updates(timeout=5), await watcher.updates(timeout=5)]
+        assert isinstance(watcher, ObjectStore.ObjectWatcher)
+    assert [i.name if i else None for i in initial] == ["kept", None]
+
+
+async def test_a_put_that_fails_midway_leaves_the_previous_object_intact(
+    js: JetStream, obs: ObjectStore
+) -> None:
+    await obs.put("doc", b"version 1")
+
+    async def broken() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            yield b"x" * 1000
+        raise OSError("disk on fire")
+
+    with pytest.raises(OSError, match="disk on fire"):
+        await obs.put("doc", broken(), meta=SMALL_CHUNKS)
+
+    assert (await obs.get("doc")).data == b"version 1"
+    state = (await js.stream_info(f"OBJ_{obs.bucket}")).state
+    assert state.messages == 2  # the old object's chunk and description: new chunks purged
+
+
+# ----------------------------------------------------------------------------- links
+
+
+async def test_a_link_gets_the_object_it_points_to(js: JetStream, obs: ObjectStore) -> None:
+    other = await js.create_object_store(f"{obs.bucket}_other")
+    target = await other.put("original", b"linked data")
+
+    link = await obs.add_link("shortcut", target)
+    result = await obs.get("shortcut")
+
+    assert link.is_link() and (await obs.get_info("shortcut")).is_link()
+    assert (result.data, result.info.name, result.info.bucket) == (
+        b"linked data",
+        "original",
+        other.bucket,
+    )
+    await js.delete_object_store(other.bucket)
+
+
+async def test_a_bucket_link_has_no_data_to_get(js: JetStream, obs: ObjectStore) -> None:
+    await obs.add_bucket_link("everything", obs)
+    with pytest.raises(LinkIsABucketError):
+        await obs.get("everything")
+
+
+async def test_links_to_deleted_objects_or_over_objects_are_refused(obs: ObjectStore) -> None:
+    target = await obs.put("target", b"1")
+    await obs.put("taken", b"2")
+    with pytest.raises(ObjectAlreadyExists):
+        await obs.add_link("taken", target)
+    await obs.delete("target")
+    with pytest.raises(ObjectNotFoundError, match="deleted"):
+        await obs.add_link("dangling", await obs.get_info("target", show_deleted=True))

@@ -1,4 +1,4 @@
-"""The JetStream context: management API, publish with acks, consumers.
+"""The JetStream context: publish with acks, push and pull consumers, KV, object store.
 
 ::
 
@@ -12,26 +12,19 @@
 
 Built on the core client's public API only (``request``, ``publish``, ``subscribe``,
 ``new_inbox``), so it runs wherever the client runs: asyncio, uvloop and trio. Configs
-and results are nats-py's ``nats.js.api`` dataclasses.
+and results are nats-py's ``nats.js.api`` dataclasses; management (streams, consumers,
+stored messages) comes from :class:`~.manager.JetStreamManager`.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
 from nats.js import api
 
 from ..errors import NoRespondersError
-from ..protocol import parse_headers
-from .errors import (
-    JetStreamNotEnabledError,
-    MsgNotFoundError,
-    NoStreamResponseError,
-    NotFoundError,
-    api_error,
-)
+from .errors import NoStreamResponseError
+from .manager import JetStreamManager, check_api_response, load
 from .publish import AsyncPublisher, PubAckFuture, pub_headers
 from .pull import PullSubscription, pull_subscribe
 from .push import DEFAULT_PENDING_BYTES, DEFAULT_PENDING_MSGS, MsgHandler, PushSubscription
@@ -42,37 +35,10 @@ if TYPE_CHECKING:
     from .kv import KeyValue
     from .object_store import ObjectStore
 
-__all__ = ("JetStream", "check_api_response", "validate_name")
-
-_INVALID_NAME_CHARS = frozenset(">*. /\\\t\r\n")
+__all__ = ("JetStream",)
 
 
-def validate_name(kind: str, name: str | None) -> str:
-    """A stream or consumer name, checked (``ValueError`` if empty or with ``. * > /``...)."""
-    if not name:
-        raise ValueError(f"a {kind} name is required")
-    if _INVALID_NAME_CHARS.intersection(name):
-        raise ValueError(f"invalid {kind} name {name!r}: no spaces, '.', '*', '>' or slashes")
-    return name
-
-
-_T = TypeVar("_T")
-
-
-def _load(cls: type[_T], resp: dict[str, Any]) -> _T:
-    """``cls.from_response(resp)``, typed (nats-py's classmethods are not annotated)."""
-    return cast(_T, cls.from_response(resp))  # type: ignore[attr-defined]
-
-
-def check_api_response(data: bytes) -> dict[str, Any]:
-    """The JSON body of an API answer; raises the mapped error when it carries ``error``."""
-    resp: dict[str, Any] = json.loads(data)
-    if "error" in resp:
-        raise api_error(resp["error"])
-    return resp
-
-
-class JetStream:
+class JetStream(JetStreamManager):
     """JetStream on an :class:`anystream.nats.Client` (nats-py's JetStreamContext API).
 
     ``prefix`` is the API subject prefix; ``domain`` selects a JetStream domain (it
@@ -87,220 +53,8 @@ class JetStream:
         domain: str | None = None,
         timeout: float = 5.0,
     ) -> None:
-        self._nc = client
-        self._prefix = f"$JS.{domain}.API" if domain else prefix
-        self._timeout = timeout
+        super().__init__(client, prefix=prefix, domain=domain, timeout=timeout)
         self._async: AsyncPublisher | None = None
-
-    @property
-    def client(self) -> Client:
-        return self._nc
-
-    @property
-    def prefix(self) -> str:
-        return self._prefix
-
-    @property
-    def timeout(self) -> float:
-        return self._timeout
-
-    # ================================================================= API plumbing
-
-    async def api_request(
-        self, subject: str, payload: bytes | dict[str, Any] = b"", timeout: float | None = None
-    ) -> dict[str, Any]:
-        """Request ``<prefix>.<subject>`` and return the JSON answer (errors raised mapped)."""
-        data = json.dumps(payload).encode() if isinstance(payload, dict) else payload
-        try:
-            msg = await self._nc.request(
-                f"{self._prefix}.{subject}", data, timeout=timeout or self._timeout
-            )
-        except NoRespondersError:
-            raise JetStreamNotEnabledError(
-                f"no JetStream API answered on {self._prefix}.{subject}: is the server "
-                "running with JetStream (-js) enabled for this account?",
-                code=503,
-            ) from None
-        return check_api_response(msg.data)
-
-    # ================================================================= account / streams
-
-    async def account_info(self) -> api.AccountInfo:
-        return _load(api.AccountInfo, await self.api_request("INFO"))
-
-    async def add_stream(
-        self, config: api.StreamConfig | None = None, **params: Any
-    ) -> api.StreamInfo:
-        config = (config or api.StreamConfig()).evolve(**params)
-        name = validate_name("stream", config.name)
-        resp = await self.api_request(f"STREAM.CREATE.{name}", config.as_dict())
-        return _load(api.StreamInfo, resp)
-
-    async def update_stream(
-        self, config: api.StreamConfig | None = None, **params: Any
-    ) -> api.StreamInfo:
-        config = (config or api.StreamConfig()).evolve(**params)
-        name = validate_name("stream", config.name)
-        resp = await self.api_request(f"STREAM.UPDATE.{name}", config.as_dict())
-        return _load(api.StreamInfo, resp)
-
-    async def delete_stream(self, name: str) -> bool:
-        resp = await self.api_request(f"STREAM.DELETE.{validate_name('stream', name)}")
-        return bool(resp["success"])
-
-    async def stream_info(self, name: str, subjects_filter: str | None = None) -> api.StreamInfo:
-        payload = {"subjects_filter": subjects_filter} if subjects_filter else b""
-        resp = await self.api_request(f"STREAM.INFO.{validate_name('stream', name)}", payload)
-        return _load(api.StreamInfo, resp)
-
-    async def find_stream_name_by_subject(self, subject: str) -> str:
-        resp = await self.api_request("STREAM.NAMES", {"subject": subject})
-        if not resp.get("streams"):
-            raise NotFoundError(f"no stream captures subject {subject!r}", code=404)
-        return str(resp["streams"][0])
-
-    async def streams_info(self, offset: int = 0) -> list[api.StreamInfo]:
-        resp = await self.api_request("STREAM.LIST", {"offset": offset})
-        return [_load(api.StreamInfo, s) for s in resp.get("streams") or []]
-
-    async def purge_stream(
-        self,
-        name: str,
-        seq: int | None = None,
-        subject: str | None = None,
-        keep: int | None = None,
-    ) -> bool:
-        request: dict[str, Any] = {}
-        if seq:
-            request["seq"] = seq
-        if subject:
-            request["filter"] = subject
-        if keep:
-            request["keep"] = keep
-        resp = await self.api_request(f"STREAM.PURGE.{validate_name('stream', name)}", request)
-        return bool(resp["success"])
-
-    # ================================================================= consumers
-
-    async def add_consumer(
-        self,
-        stream: str,
-        config: api.ConsumerConfig | None = None,
-        timeout: float | None = None,
-        **params: Any,
-    ) -> api.ConsumerInfo:
-        validate_name("stream", stream)
-        config = (config or api.ConsumerConfig()).evolve(**params)
-        request = {"stream_name": stream, "config": config.as_dict()}
-        if config.name:
-            validate_name("consumer", config.name)
-            filter_subject = config.filter_subject
-            subject = f"CONSUMER.CREATE.{stream}.{config.name}"
-            if filter_subject and filter_subject != ">":
-                subject += f".{filter_subject}"
-        elif config.durable_name:
-            subject = (
-                f"CONSUMER.DURABLE.CREATE.{stream}.{validate_name('consumer', config.durable_name)}"
-            )
-        else:
-            subject = f"CONSUMER.CREATE.{stream}"
-        resp = await self.api_request(subject, request, timeout)
-        return _load(api.ConsumerInfo, resp)
-
-    async def delete_consumer(self, stream: str, consumer: str) -> bool:
-        validate_name("stream", stream)
-        resp = await self.api_request(
-            f"CONSUMER.DELETE.{stream}.{validate_name('consumer', consumer)}"
-        )
-        return bool(resp["success"])
-
-    async def consumer_info(
-        self, stream: str, consumer: str, timeout: float | None = None
-    ) -> api.ConsumerInfo:
-        validate_name("stream", stream)
-        resp = await self.api_request(
-            f"CONSUMER.INFO.{stream}.{validate_name('consumer', consumer)}", b"", timeout
-        )
-        return _load(api.ConsumerInfo, resp)
-
-    async def consumers_info(
-        self, stream: str, offset: int | None = None
-    ) -> list[api.ConsumerInfo]:
-        payload = {"offset": offset} if offset is not None else b""
-        name = validate_name("stream", stream)
-        resp = await self.api_request(f"CONSUMER.LIST.{name}", payload)
-        return [_load(api.ConsumerInfo, c) for c in resp.get("consumers") or []]
-
-    # ================================================================= stored messages
-
-    async def get_msg(
-        self,
-        stream_name: str,
-        seq: int | None = None,
-        subject: str | None = None,
-        direct: bool = False,
-        next: bool = False,
-    ) -> api.RawStreamMsg:
-        """A message stored in the stream: by ``seq``, the last on ``subject``, or with
-        ``next`` the first on ``subject`` at or after ``seq``. ``direct`` uses the Direct
-        Get API (any replica answers; the stream needs ``allow_direct``)."""
-        validate_name("stream", stream_name)
-        request: dict[str, Any] = {}
-        if next:
-            request = {"seq": seq or 0, "next_by_subj": subject}
-        elif subject:
-            request = {"last_by_subj": subject}
-        elif seq:
-            request = {"seq": seq}
-        if direct:
-            return await self._direct_get(stream_name, request, subject, seq)
-        resp = await self.api_request(f"STREAM.MSG.GET.{stream_name}", request)
-        message = resp["message"]
-        raw = _load(api.RawStreamMsg, message)
-        raw.data = base64.b64decode(message["data"]) if message.get("data") else b""
-        if message.get("hdrs"):
-            pairs, _, _ = parse_headers(base64.b64decode(message["hdrs"]))
-            raw.headers = dict(pairs) or None
-        return raw
-
-    async def _direct_get(
-        self, stream: str, request: dict[str, Any], subject: str | None, seq: int | None
-    ) -> api.RawStreamMsg:
-        if subject and seq is None and "last_by_subj" in request:
-            target, payload = f"{self._prefix}.DIRECT.GET.{stream}.{subject}", b""
-        else:
-            target, payload = f"{self._prefix}.DIRECT.GET.{stream}", json.dumps(request).encode()
-        try:
-            msg = await self._nc.request(target, payload, timeout=self._timeout)
-        except NoRespondersError:
-            raise JetStreamNotEnabledError(
-                f"no answer on {target}: does the stream allow direct get?", code=503
-            ) from None
-        if msg.status is not None and msg.status >= 300:
-            if msg.status == 404:
-                raise MsgNotFoundError(msg.description or "no message found", code=404)
-            raise api_error({"code": msg.status, "description": msg.description})
-        headers = msg.headers or {}
-        raw = api.RawStreamMsg(
-            subject=headers.get("Nats-Subject"),
-            seq=int(headers["Nats-Sequence"]) if "Nats-Sequence" in headers else None,
-            data=msg.data,
-            headers=headers,
-            stream=headers.get("Nats-Stream", stream),
-        )
-        if stamp := headers.get("Nats-Time-Stamp"):
-            raw.time = api.Base._parse_utc_iso(stamp)
-        return raw
-
-    async def get_last_msg(
-        self, stream_name: str, subject: str, direct: bool = False
-    ) -> api.RawStreamMsg:
-        return await self.get_msg(stream_name, subject=subject, direct=direct)
-
-    async def delete_msg(self, stream_name: str, seq: int) -> bool:
-        validate_name("stream", stream_name)
-        resp = await self.api_request(f"STREAM.MSG.DELETE.{stream_name}", {"seq": seq})
-        return bool(resp["success"])
 
     # ================================================================= publish
 
@@ -326,7 +80,7 @@ class JetStream:
             )
         except NoRespondersError:
             raise NoStreamResponseError(subject) from None
-        return _load(api.PubAck, check_api_response(msg.data))
+        return load(api.PubAck, check_api_response(msg.data))
 
     async def publish_async(
         self,

@@ -21,7 +21,6 @@ __all__ = (
     "BucketNotFoundError",
     "ConsumerDeletedError",
     "ConsumerNotFoundError",
-    "ConsumerSequenceMismatchError",
     "DigestMismatchError",
     "FetchTimeoutError",
     "InvalidBucketNameError",
@@ -137,19 +136,6 @@ class FetchTimeoutError(NatsTimeoutError, JetStreamError):
 
 class ConsumerDeletedError(JetStreamError):
     """The server deleted the consumer a pull request was waiting on (409)."""
-
-
-class ConsumerSequenceMismatchError(JetStreamError):
-    """A push consumer with heartbeats saw a gap in its consumer sequence."""
-
-    def __init__(self, stream_resume_sequence: int, consumer_sequence: int, last: int) -> None:
-        super().__init__(
-            f"consumer sequence gap: expected {last + 1}, got {consumer_sequence}; resume "
-            f"from stream sequence {stream_resume_sequence}"
-        )
-        self.stream_resume_sequence = stream_resume_sequence
-        self.consumer_sequence = consumer_sequence
-        self.last_consumer_sequence = last
 
 
 class NotJSMessageError(JetStreamError, ValueError):

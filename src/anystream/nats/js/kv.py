@@ -4,8 +4,9 @@ A bucket ``B`` is the stream ``KV_B`` over the subjects ``$KV.B.>``; key ``k`` i
 subject ``$KV.B.k`` and its revisions are that subject's messages (``history`` of them
 are kept). Deletes and purges are messages too, marked by the ``KV-Operation`` header
 (``DEL`` / ``PURGE``; a purge also rolls up the subject with ``Nats-Rollup: sub``).
-Reads are direct gets (``$JS.API.DIRECT.GET.KV_B.$KV.B.k``) when the bucket allows them;
-watches are ordered push consumers. The wire format is the one every NATS client uses,
+Reads are ``STREAM.MSG.GET`` requests, or direct gets
+(``$JS.API.DIRECT.GET.KV_B.$KV.B.k``) on a bucket created with ``direct=True``; watches
+are ordered push consumers. The wire format is the one every NATS client uses,
 so buckets are shared with nats-py, Go, ... (the tests check nats-py both ways).
 
 The API follows nats-py's ``nats.js.kv.KeyValue`` (same names, arguments, defaults and
@@ -22,6 +23,7 @@ result types); :class:`KeyWatcher` waits on the consumer directly instead of on 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import re
 from collections.abc import Callable, Iterable
@@ -32,7 +34,7 @@ import anyio
 
 from nats.js import api
 
-from ..errors import NatsTimeoutError, SubscriptionClosedError
+from ..errors import NatsError, NatsTimeoutError, SubscriptionClosedError
 from .errors import (
     BadBucketError,
     BadRequestError,
@@ -49,8 +51,9 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from ..subscription import Msg
     from .context import JetStream
+    from .msg import JsMsg
+    from .push import PushSubscription
 
 __all__ = (
     "KV_DEL",
@@ -75,6 +78,7 @@ _WRONG_LAST_CODES = (10071, 10164)  # JSStreamWrongLastSequence{ErrF,ConstantErr
 _MAX_HISTORY = 64
 _DEFAULT_DUPLICATE_WINDOW = 120.0
 _WATCH_INACTIVE_THRESHOLD = 300.0
+_CONSUMER_DELETE_TIMEOUT = 2.0
 
 VALID_BUCKET_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
 _VALID_KEY_RE = re.compile(r"^[-/_=\.a-zA-Z0-9]+$")
@@ -108,6 +112,12 @@ def _check_key(key: str) -> None:
         raise InvalidKeyError(
             f"invalid key {key!r}: use letters, digits and -/_=. (not at either end)"
         )
+
+
+def _check_value(value: Any) -> bytes:
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise TypeError(f"a value must be bytes, got {type(value).__name__}")
+    return bytes(value) if not isinstance(value, bytes) else value
 
 
 def _check_filter(keys: str) -> None:
@@ -169,11 +179,13 @@ class Watcher(Generic[T]):
 
     def __init__(
         self,
-        sub: Any,
-        convert: Callable[[Any], T | None],
+        js: JetStream,
+        sub: PushSubscription,
+        convert: Callable[[JsMsg], T | None],
         *,
         initial_marker: bool = True,
     ) -> None:
+        self._js = js
         self._sub = sub
         self._convert = convert
         self._init_done = not initial_marker
@@ -198,7 +210,9 @@ class Watcher(Generic[T]):
             try:
                 msg = await self._sub.next_msg(timeout=None)
             except SubscriptionClosedError:
-                raise SubscriptionClosedError("the watcher was stopped") from None
+                if self._stopped:
+                    raise SubscriptionClosedError("the watcher was stopped") from None
+                raise  # the connection was closed
             update = self._convert(msg)
             initial_end = not self._init_done and msg.metadata.num_pending == 0
             if update is None:
@@ -235,10 +249,19 @@ class Watcher(Generic[T]):
             raise StopAsyncIteration from None
 
     async def stop(self) -> None:
-        """Stop watching: delete the consumer; iteration ends."""
-        if not self._stopped:
-            self._stopped = True
-            await self._sub.unsubscribe()
+        """Stop watching: unsubscribe and delete the consumer; iteration ends."""
+        if self._stopped:
+            return
+        self._stopped = True
+        sub = self._sub
+        await sub.unsubscribe()
+        # The server would keep the consumer for its inactive_threshold (5 minutes):
+        # remove it now (best effort: it goes away by itself anyway).
+        with (
+            anyio.move_on_after(_CONSUMER_DELETE_TIMEOUT, shield=True),
+            contextlib.suppress(NatsError),
+        ):
+            await self._js.delete_consumer(sub.stream, sub.consumer)
 
     async def __aenter__(self) -> Watcher[T]:
         return self
@@ -372,7 +395,7 @@ class KeyValue:
         """Store ``value`` as the new revision of ``key``; return the revision."""
         if validate_keys:
             _check_key(key)
-        pa = await self._js.publish(f"{self._pre}{key}", value)
+        pa = await self._js.publish(f"{self._pre}{key}", _check_value(value))
         return pa.seq
 
     async def create(
@@ -424,6 +447,7 @@ class KeyValue:
     async def _update(
         self, key: str, value: bytes, last: int | None, msg_ttl: float | None = None
     ) -> int:
+        value = _check_value(value)
         headers = {api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: str(last or 0)}
         if msg_ttl is not None:
             headers[api.Header.MSG_TTL.value] = str(int(msg_ttl))
@@ -551,26 +575,39 @@ class KeyValue:
         ignore_deletes: bool = False,
         meta_only: bool = False,
         inactive_threshold: float | None = None,
+        *,
+        updates_only: bool = False,
+        idle_heartbeat: float | None = None,
     ) -> KeyWatcher:
         """Watch the keys matching ``keys`` (``*`` and ``>`` wildcards allowed).
 
         Gives the current value of each matching key (every kept revision with
         ``include_history``), then ``None``, then every change as it happens.
         ``ignore_deletes`` leaves out delete/purge markers; ``meta_only`` (or
-        ``headers_only``) leaves values empty. The server removes the consumer after
+        ``headers_only``) leaves values empty; ``updates_only`` (Go's option) skips the
+        current values and the ``None``. The server removes the consumer after
         ``inactive_threshold`` seconds (default 300) without a client.
+
+        The watch is an ordered consumer: when a message goes missing, or when no
+        heartbeat came for two ``idle_heartbeat`` intervals (default 5 s; the server
+        restarted, say), it is recreated after the last revision given.
         """
         _check_filter(keys)
-        deliver_policy = None if include_history else api.DeliverPolicy.LAST_PER_SUBJECT
+        if updates_only:
+            deliver_policy: api.DeliverPolicy | None = api.DeliverPolicy.NEW
+        elif include_history:
+            deliver_policy = None
+        else:
+            deliver_policy = api.DeliverPolicy.LAST_PER_SUBJECT
         pre = self._pre
         name = self._name
 
-        def convert(msg: Msg) -> KeyValue.Entry | None:
+        def convert(msg: JsMsg) -> KeyValue.Entry | None:
             headers = msg.headers
             known, op = _operation(headers)
             if not known or (ignore_deletes and op in (KV_DEL, KV_PURGE)):
                 return None
-            meta = msg.metadata  # type: ignore[attr-defined]
+            meta = msg.metadata
             return KeyValue.Entry(
                 bucket=name,
                 key=msg.subject[len(pre) :],
@@ -589,8 +626,9 @@ class KeyValue:
             deliver_policy=deliver_policy,
             headers_only=(meta_only or headers_only) or None,
             inactive_threshold=inactive_threshold or _WATCH_INACTIVE_THRESHOLD,
+            idle_heartbeat=idle_heartbeat,
         )
-        watcher = KeyWatcher(sub, convert)
+        watcher = KeyWatcher(self._js, sub, convert, initial_marker=not updates_only)
         try:
             await watcher._start()
         except BaseException:
@@ -600,7 +638,10 @@ class KeyValue:
         return watcher
 
 
-KeyWatcher = Watcher["KeyValue.Entry"]
+class KeyWatcher(Watcher["KeyValue.Entry"]):
+    """A key-value watch (:meth:`KeyValue.watch`): entries, ``None`` once up to date."""
+
+
 KeyValue.KeyWatcher = KeyWatcher  # type: ignore[attr-defined]
 
 

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import datetime
 import json
+from typing import TYPE_CHECKING
 
 from nats.aio.msg import Msg as _NatsPyMsg
 
 from ..subscription import Msg
+
+if TYPE_CHECKING:
+    from ..client import Client
 from .errors import MsgAlreadyAckdError, NotJSMessageError
 
 __all__ = ("ACK", "NAK", "PROGRESS", "TERM", "JsMsg", "Metadata", "SequencePair", "parse_metadata")
@@ -78,10 +82,10 @@ class JsMsg(Msg):
     _metadata: Metadata | None
 
     @classmethod
-    def of(cls, client: object, msg: Msg) -> JsMsg:
+    def of(cls, client: Client, msg: Msg) -> JsMsg:
         """Wrap a plain message received by ``client``'s subscription."""
         js_msg = cls(
-            client,  # type: ignore[arg-type]
+            client,
             msg.subject,
             msg.reply,
             msg.data,

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime
 import hashlib
 import inspect
 import json
 import secrets
 import string
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -36,6 +38,7 @@ import anyio
 
 from nats.js import api
 
+from ..errors import NatsError
 from .errors import (
     BadObjectMetaError,
     BucketNotFoundError,
@@ -49,8 +52,9 @@ from .errors import (
 from .kv import MSG_ROLLUP_SUBJECT, Watcher, check_bucket_name
 
 if TYPE_CHECKING:
-    from ..subscription import Msg
     from .context import JetStream
+    from .msg import JsMsg
+    from .publish import PubAckFuture
 
 __all__ = (
     "OBJ_DEFAULT_CHUNK_SIZE",
@@ -62,6 +66,8 @@ __all__ = (
 )
 
 OBJ_DEFAULT_CHUNK_SIZE = 128 * 1024
+PUT_WINDOW = 4
+"""Chunks of one put published and not yet acknowledged, at most (bounds its memory)."""
 OBJ_DIGEST_TYPE = "SHA-256="
 _NUID_ALPHABET = string.ascii_letters + string.digits
 _CLEANUP_TIMEOUT = 5.0
@@ -73,6 +79,12 @@ class _AsyncReader(Protocol):
 
 class _Reader(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
+
+
+class Writer(Protocol):
+    """Where :meth:`ObjectStore.get` writes: ``write(bytes)``, sync (a binary file) or async."""
+
+    def write(self, data: bytes, /) -> object: ...
 
 
 ObjectData = str | bytes | bytearray | memoryview | _Reader | _AsyncReader | AsyncIterable[bytes]
@@ -164,7 +176,7 @@ async def _slices(view: memoryview, size: int) -> AsyncIterator[bytes]:
         yield bytes(view[start : start + size])
 
 
-async def _write(writeinto: Any, data: bytes) -> None:
+async def _write(writeinto: Writer, data: bytes) -> None:
     result = writeinto.write(data)
     if inspect.isawaitable(result):
         await result
@@ -267,7 +279,7 @@ class ObjectStore:
         return info
 
     async def get(
-        self, name: str, writeinto: Any = None, show_deleted: bool = False
+        self, name: str, writeinto: Writer | None = None, show_deleted: bool = False
     ) -> ObjectStore.ObjectResult:
         """The object: its info and data, the digest checked.
 
@@ -366,12 +378,18 @@ class ObjectStore:
         chunk_subject = self._chunk_subject(nuid)
         sha = hashlib.sha256()
         size = chunks = 0
+        in_flight: deque[PubAckFuture] = deque()
+        timeout = self._js.timeout
         try:
             async for chunk in _chunks(data, chunk_size):
                 sha.update(chunk)
-                await self._js.publish(chunk_subject, chunk)
+                if len(in_flight) >= PUT_WINDOW:
+                    await in_flight.popleft().result(timeout)
+                in_flight.append(await self._js.publish_async(chunk_subject, chunk))
                 size += len(chunk)
                 chunks += 1
+            while in_flight:
+                await in_flight.popleft().result(timeout)
             info = api.ObjectInfo(
                 name=obj,
                 bucket=self._name,
@@ -388,11 +406,19 @@ class ObjectStore:
         except BaseException:
             if chunks:
                 with anyio.move_on_after(_CLEANUP_TIMEOUT, shield=True):
-                    await self._purge(chunk_subject)
+                    await self._discard(chunk_subject, in_flight)
             raise
         if previous is not None and previous.nuid and previous.nuid != nuid:
             await self._purge(self._chunk_subject(previous.nuid))
         return info
+
+    async def _discard(self, chunk_subject: str, in_flight: deque[PubAckFuture]) -> None:
+        """Purge the chunks of a failed put, once those still in flight have landed."""
+        for future in in_flight:
+            with contextlib.suppress(Exception):
+                await future.result(self._js.timeout)
+        with contextlib.suppress(NatsError):
+            await self._purge(chunk_subject)
 
     async def update_meta(self, name: str, meta: api.ObjectMeta) -> None:
         """Change an object's name, description or headers (its data stays).
@@ -416,6 +442,42 @@ class ObjectStore:
         await self._publish_meta(info)
         if new_name != name:
             await self._purge(self._meta_subject(name))
+
+    async def add_link(self, name: str, obj: api.ObjectInfo) -> api.ObjectInfo:
+        """Store ``name`` as a link to the object ``obj`` (in this bucket or another).
+
+        Getting the link gets the object. (Go's ``AddLink``; nats-py reads links too.)
+        """
+        _check_name(name)
+        if obj.deleted:
+            raise ObjectNotFoundError(f"cannot link to {obj.name!r}: it was deleted")
+        if obj.is_link():
+            raise BadObjectMetaError(f"cannot link to {obj.name!r}: it is a link itself")
+        return await self._put_link(name, api.ObjectLink(bucket=obj.bucket, name=obj.name))
+
+    async def add_bucket_link(self, name: str, bucket: ObjectStore) -> api.ObjectInfo:
+        """Store ``name`` as a link to a whole bucket (Go's ``AddBucketLink``)."""
+        _check_name(name)
+        return await self._put_link(name, api.ObjectLink(bucket=bucket.bucket))
+
+    async def _put_link(self, name: str, link: api.ObjectLink) -> api.ObjectInfo:
+        try:
+            existing: api.ObjectInfo | None = await self.get_info(name)
+        except ObjectNotFoundError:
+            existing = None
+        if existing is not None and not existing.is_link():
+            raise ObjectAlreadyExists(f"cannot link {name!r}: an object of that name exists")
+        info = api.ObjectInfo(
+            name=name,
+            bucket=self._name,
+            nuid=_new_nuid(),
+            size=0,
+            chunks=0,
+            mtime=datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            options=api.ObjectMetaOptions(link=link),
+        )
+        await self._publish_meta(info)
+        return info
 
     async def delete(self, name: str) -> None:
         """Delete the object: its data is purged; a deleted marker stays as its description."""
@@ -459,7 +521,7 @@ class ObjectStore:
         else:
             deliver_policy = api.DeliverPolicy.LAST_PER_SUBJECT
 
-        def convert(msg: Msg) -> api.ObjectInfo | None:
+        def convert(msg: JsMsg) -> api.ObjectInfo | None:
             try:
                 info: api.ObjectInfo = api.ObjectInfo.from_response(json.loads(msg.data))
             except (ValueError, TypeError, KeyError):
@@ -474,7 +536,7 @@ class ObjectStore:
             ordered_consumer=True,
             deliver_policy=deliver_policy,
         )
-        watcher = ObjectWatcher(sub, convert, initial_marker=not updates_only)
+        watcher = ObjectWatcher(self._js, sub, convert, initial_marker=not updates_only)
         try:
             await watcher._start()
         except BaseException:
@@ -509,7 +571,10 @@ class ObjectStore:
         await self._js.update_stream(info.config)
 
 
-ObjectWatcher = Watcher[api.ObjectInfo]
+class ObjectWatcher(Watcher[api.ObjectInfo]):
+    """An object store watch (:meth:`ObjectStore.watch`): infos, ``None`` once up to date."""
+
+
 ObjectStore.ObjectWatcher = ObjectWatcher  # type: ignore[attr-defined]
 
 

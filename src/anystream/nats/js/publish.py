@@ -12,6 +12,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import anyio
+
 from nats.js import api
 
 from ..errors import NatsTimeoutError
@@ -89,7 +90,8 @@ class AsyncPublisher:
         self._sub: Subscription | None = None
         self._futures: dict[str, PubAckFuture] = {}
         self._next = 0
-        self._room = anyio.Semaphore(max_pending)
+        self._max_pending = max_pending
+        self._room: anyio.Event | None = None
         self._idle = anyio.Event()
         self._idle.set()
 
@@ -102,7 +104,13 @@ class AsyncPublisher:
         if future is None:
             return
         future._set(pub_ack_result(msg, future.subject))
-        self._room.release()
+        self._released()
+
+    def _released(self) -> None:
+        room = self._room
+        if room is not None and len(self._futures) < self._max_pending:
+            self._room = None
+            room.set()
         if not self._futures:
             self._idle.set()
 
@@ -116,15 +124,18 @@ class AsyncPublisher:
     ) -> PubAckFuture:
         if self._sub is None:
             self._sub = await self._nc.subscribe(f"{self._prefix}.*", cb=self._on_ack)
-        acquired = False
-        with anyio.move_on_after(wait_stall):
-            await self._room.acquire()
-            acquired = True
-        if not acquired:
-            raise TooManyStalledMsgsError(
-                f"{len(self._futures)} async publishes still wait for their ack after "
-                f"{wait_stall} s"
-            )
+        if len(self._futures) >= self._max_pending:
+            # Only when the window is full: no checkpoint per publish otherwise, so a
+            # burst of publishes is written in large chunks.
+            with anyio.move_on_after(wait_stall):
+                while len(self._futures) >= self._max_pending:
+                    room = self._room = self._room or anyio.Event()
+                    await room.wait()
+            if len(self._futures) >= self._max_pending:
+                raise TooManyStalledMsgsError(
+                    f"{len(self._futures)} async publishes still wait for their ack after "
+                    f"{wait_stall} s"
+                )
         self._next += 1
         token = f"{self._next:x}"
         future = self._futures[token] = PubAckFuture(subject)
@@ -135,9 +146,7 @@ class AsyncPublisher:
             await self._nc.publish(subject, payload, reply=reply, headers=headers)
         except BaseException:
             self._futures.pop(token, None)
-            self._room.release()
-            if not self._futures:
-                self._idle.set()
+            self._released()
             raise
         return future
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
+
 from nats.js import api
 
 from ..errors import NatsTimeoutError
@@ -167,42 +168,41 @@ class PullSubscription:
             raise ValueError(f"batch must be at least 1, got {batch}")
         if timeout is not None and timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
+        deadline = None if timeout is None else anyio.current_time() + timeout
         msgs = await self._queued(batch)
         if len(msgs) < batch:
-            self._requests += 1
-            state = FetchState(batch - len(msgs), f"{self._inbox}.{self._requests:x}")
-            # With messages in hand, only ask for what is available right now.
-            request = pull_request(
-                state.batch,
-                timeout,
-                no_wait=no_wait or bool(msgs),
-                max_bytes=max_bytes,
-                heartbeat=heartbeat if not (no_wait or msgs) else None,
-            )
-            await self._run(state, request, timeout, heartbeat)
-            msgs += state.msgs
+            # First ask only for what is available now: answered at once.
+            request = pull_request(batch - len(msgs), None, no_wait=True, max_bytes=max_bytes)
+            msgs += await self._request(request, deadline, None)
+        if not msgs and not no_wait:
+            # Nothing yet: wait on the server for up to the time left.
+            left = None if deadline is None else deadline - anyio.current_time()
+            if left is None or left > 0:
+                request = pull_request(batch, left, max_bytes=max_bytes, heartbeat=heartbeat)
+                msgs = await self._request(request, deadline, heartbeat)
         if not msgs:
             raise FetchTimeoutError(
                 f"no message from consumer {self._consumer!r} within {timeout} s"
             )
         self.delivered += len(msgs)
-        return [JsMsg.of(self._nc, msg) for msg in msgs]
+        nc = self._nc
+        return [JsMsg.of(nc, msg) for msg in msgs]
 
-    async def _run(
-        self, state: FetchState, request: dict[str, Any], timeout: float | None, hb: float | None
-    ) -> None:
-        await self._nc.publish(
-            self._next_subject,
-            json.dumps(request).encode(),
-            reply=state.reply,
-        )
-        watch = hb * 2 if hb else None
-        with anyio.move_on_after(timeout):
+    async def _request(
+        self, request: dict[str, Any], deadline: float | None, heartbeat: float | None
+    ) -> list[Msg]:
+        """Send one pull request and collect what it delivers until it ends."""
+        self._requests += 1
+        state = FetchState(request["batch"], f"{self._inbox}.{self._requests:x}")
+        await self._nc.publish(self._next_subject, json.dumps(request).encode(), reply=state.reply)
+        watch = heartbeat * 2 if heartbeat else None
+        with anyio.move_on_after(None if deadline is None else deadline - anyio.current_time()):
             while not state.done:
                 try:
                     state.feed(await self._sub.next_msg(watch))
                 except NatsTimeoutError:
-                    return  # two heartbeats missed: the request is lost
+                    break  # two heartbeats missed: the request is lost
+        return state.msgs
 
     def messages(self, batch: int = 100, timeout: float = 5.0) -> AsyncIterator[JsMsg]:
         """Every message, fetched ``batch`` at a time, for ``async for``."""

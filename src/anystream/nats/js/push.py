@@ -1,11 +1,10 @@
 """Push consumers: the server sends a consumer's messages to a deliver subject.
 
-:func:`control_of` says what a received message is (data, idle heartbeat, flow-control
-request) with no I/O; :class:`PushSubscription` wraps the core subscription on the
-deliver subject, answers the control messages where they sit in the queue (a
-flow-control request is answered once the application has taken every message before
-it) and hands the data messages on as :class:`~.msg.JsMsg`. Ordered consumers are
-recreated, inline in the consuming task, on a gap or when heartbeats stop.
+:class:`PushSubscription` wraps the core subscription on the deliver subject and carries
+out what :class:`~.delivery.DeliveryState` decides for each message, where it sits in
+the queue: hand it on as a :class:`~.msg.JsMsg`, answer a flow-control request (so it
+is answered once the application has taken every message before it), or recreate an
+ordered consumer after a gap or when heartbeats stop, inline in the consuming task.
 
 With a callback, one background task (:func:`anystream.runtime.tasks.spawn`) iterates
 the subscription and awaits the callback for each message, then acks it unless
@@ -14,20 +13,21 @@ the subscription and awaits the callback for each message, then acks it unless
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import anyio
+
 from nats.js import api
 
 from ...runtime.tasks import BackgroundTask, spawn
 from ..errors import NatsError, NatsTimeoutError, SubscriptionClosedError
-from ..subscription import Msg, Subscription
+from ..subscription import Subscription
+from .delivery import Action, DeliveryState
 from .errors import JetStreamError, NotFoundError
 from .msg import JsMsg
-from .ordered import MISSED_HEARTBEATS, OrderedState, ordered_config
+from .ordered import ordered_config
 
 if TYPE_CHECKING:
     from .context import JetStream
@@ -35,10 +35,8 @@ if TYPE_CHECKING:
 __all__ = (
     "DEFAULT_PENDING_BYTES",
     "DEFAULT_PENDING_MSGS",
-    "Control",
     "MsgHandler",
     "PushSubscription",
-    "control_of",
     "subscribe",
 )
 
@@ -48,22 +46,6 @@ DEFAULT_PENDING_MSGS = 512 * 1024
 DEFAULT_PENDING_BYTES = 256 * 1024 * 1024
 
 MsgHandler = Callable[[JsMsg], Awaitable[None]]
-
-
-class Control(enum.Enum):
-    DATA = "data"
-    HEARTBEAT = "heartbeat"
-    FLOW_CONTROL = "flow control"
-    OTHER = "other status"
-
-
-def control_of(msg: Msg) -> Control:
-    """What a message on a deliver subject is (pure)."""
-    if msg.status is None:
-        return Control.DATA
-    if msg.status == 100:
-        return Control.FLOW_CONTROL if msg.reply else Control.HEARTBEAT
-    return Control.OTHER
 
 
 class PushSubscription:
@@ -85,8 +67,7 @@ class PushSubscription:
         self._stream = stream
         self._consumer = consumer
         self._config = config
-        self._ordered = OrderedState(config) if ordered else None
-        self._watch = (config.idle_heartbeat or 0) * MISSED_HEARTBEATS if ordered else None
+        self._state = DeliveryState(config, ordered=ordered)
         self._task: BackgroundTask | None = None
         self._delivered = 0
 
@@ -120,7 +101,8 @@ class PushSubscription:
     @property
     def resets(self) -> int:
         """How many times this ordered consumer was recreated."""
-        return 0 if self._ordered is None else self._ordered.resets
+        ordered = self._state.ordered
+        return 0 if ordered is None else ordered.resets
 
     async def consumer_info(self) -> api.ConsumerInfo:
         return await self._js.consumer_info(self._stream, self._consumer)
@@ -128,45 +110,28 @@ class PushSubscription:
     # ----------------------------------------------------------------- receiving
 
     async def _next(self) -> JsMsg:
+        state = self._state
         while True:
             try:
-                raw = await self._sub.next_msg(self._watch)
+                raw = await self._sub.next_msg(state.idle_timeout)
             except NatsTimeoutError:
-                await self._restart("no heartbeat")
-                continue
-            kind = control_of(raw)
-            if kind is Control.DATA:
+                step = state.on_idle()
+            else:
+                step = state.on_message(raw)
+            action = step.action
+            if action is Action.DELIVER:
                 msg = JsMsg.of(self._nc, raw)
-                ordered = self._ordered
-                if ordered is not None:
-                    meta = msg.metadata
-                    if not ordered.on_message(meta.sequence.consumer, meta.sequence.stream):
-                        await self._restart("sequence gap")
-                        continue
+                msg._metadata = step.metadata
                 self._delivered += 1
                 return msg
-            if kind is Control.FLOW_CONTROL:
-                assert raw.reply is not None
-                await self._nc.publish(raw.reply, b"")
-            elif kind is Control.HEARTBEAT:
-                headers = raw.headers or {}
-                stalled = headers.get("Nats-Consumer-Stalled")
-                if stalled:
-                    await self._nc.publish(stalled, b"")
-                if self._ordered is not None and not self._ordered.on_heartbeat(
-                    headers.get("Nats-Last-Consumer")
-                ):
-                    await self._restart("heartbeat announced missed messages")
-            else:
-                logger.debug(
-                    "push consumer %s: status %s %s", self._consumer, raw.status, raw.description
-                )
+            if action is Action.REPLY:
+                assert step.subject is not None
+                await self._nc.publish(step.subject, b"")
+            elif action is Action.RESTART:
+                await self._restart(step.reason)
 
     async def _restart(self, why: str) -> None:
-        """Recreate the ordered consumer after its last delivered stream sequence."""
-        ordered = self._ordered
-        if ordered is None:
-            return
+        """Recreate the ordered consumer on a new deliver subject; retry until it works."""
         logger.debug("ordered consumer %s on %s: %s, recreating", self._consumer, self._stream, why)
         old = self._sub
         inbox = self._nc.new_inbox()
@@ -176,16 +141,14 @@ class PushSubscription:
             pending_bytes_limit=old.pending_bytes_limit,
         )
         await old.unsubscribe()
-        config = ordered.restart_config(inbox)
+        config = self._state.restart_config(inbox)
         delay = 0.05
         while True:
             try:
                 info = await self._js.add_consumer(self._stream, config)
-            except (JetStreamError, NatsError) as exc:
-                if self._nc.is_closed:
-                    raise
-                if isinstance(exc, NotFoundError):
-                    raise  # the stream is gone
+            except NatsError as exc:
+                if self._nc.is_closed or isinstance(exc, NotFoundError):
+                    raise  # closed, or the stream is gone
                 logger.debug("recreating ordered consumer failed (%r), retrying", exc)
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 2.0)
