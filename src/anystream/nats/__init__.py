@@ -7,10 +7,11 @@
         await nc.publish("greet.joe", b"hello")
         msg = await sub.next_msg(timeout=1)
 
-:mod:`anystream.nats.protocol` is the sans-IO protocol core the client is built on.
+:mod:`anystream.nats.connection` is the sans-IO protocol state machine the client is
+built on (over the codec in :mod:`anystream.nats.protocol`).
 """
 
-from .client import Client, connect
+from .client import Client
 from .errors import (
     AuthorizationError,
     BadHeadersError,
@@ -31,7 +32,8 @@ from .errors import (
     StaleConnectionError,
     SubscriptionClosedError,
 )
-from .options import Options, Statistics, Status
+from .options import Connector, Options, Statistics, Status
+from .session import connect
 from .subscription import Msg, Subscription
 
 __all__ = (
@@ -41,6 +43,7 @@ __all__ = (
     "Client",
     "ConnectionClosedError",
     "ConnectionDrainingError",
+    "Connector",
     "DrainTimeoutError",
     "MalformedFrameError",
     "MaxPayloadError",
