@@ -260,7 +260,7 @@ class Connection:
             pos = self._input_pos
             if pos >= len(data):
                 return False
-            end = pos + self._parse_slice
+            end = min(pos + self._parse_slice, len(data))
             self._input_pos = end
             events.extend(self._parser.feed(data[pos:end] if pos or end < len(data) else data))
         return True
