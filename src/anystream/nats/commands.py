@@ -187,8 +187,9 @@ def unsub_command(sid: int, max_msgs: int | None = None) -> bytes:
 def publishes_only(commands: bytes | bytearray) -> bytearray:
     """Keep the ``PUB``/``HPUB`` commands of a buffer of our own commands, drop the rest.
 
-    Used when a connection is lost: publishes wait for the next connection, while SUB,
-    UNSUB and PING/PONG belong to the old one (subscriptions are restored separately).
+    A utility for other clients and tests: this client does not need it, because its
+    outbox records where the commands that belong to one connection (SUB, UNSUB,
+    PING/PONG) are as it queues them (:class:`anystream.nats.outbox.Outbox`).
     """
     kept = bytearray()
     pos = 0
