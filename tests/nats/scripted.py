@@ -150,14 +150,18 @@ class ScriptedServer:
     """Hands the client in-memory connections; the test plays the server on each.
 
     ``handshake_reply`` is queued after INFO (default ``PONG``: the handshake succeeds).
-    While :attr:`gate` is not set, the connector waits (the client stays disconnected).
+    After :meth:`hold` the connector waits until :meth:`release` (the client stays
+    disconnected); with :attr:`refuse` it raises ``ConnectionRefusedError``.
     """
 
     handshake_reply: bytes = b"PONG\r\n"
     info: dict[str, Any] = field(default_factory=dict)
     url: str = "nats://scripted:4222"
     gate: anyio.Event | None = None
+    refuse: bool = False
+    """Refuse new connections (as a server that is down)."""
     opened: int = 0
+    refused: int = 0
     _accepted: tuple[MemoryObjectSendStream[ServerConnection], Any] = field(
         default_factory=lambda: anyio.create_memory_object_stream[ServerConnection](math.inf)
     )
@@ -174,6 +178,9 @@ class ScriptedServer:
     async def connector(self, host: str, port: int) -> anyio.abc.ByteStream:
         if self.gate is not None:
             await self.gate.wait()
+        if self.refuse:
+            self.refused += 1
+            raise ConnectionRefusedError(f"scripted: {host}:{port} refuses connections")
         self.opened += 1
         client_end, server_end = memory_pipe()
         info = b"INFO " + json.dumps({**DEFAULT_INFO, **self.info}).encode() + b"\r\n"

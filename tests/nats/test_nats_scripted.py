@@ -129,6 +129,47 @@ async def test_unsubscribe_while_disconnected_is_not_restored() -> None:
         assert gone.closed
 
 
+async def test_client_fails_over_to_a_server_the_cluster_announced() -> None:
+    server = ScriptedServer()
+    async with nats.connect(server.url, connector=server.connector, **FAST) as nc:
+        first = await server.accept()
+        await first.read_handshake()
+        await first.send_info(connect_urls=["10.0.0.2:4333"])
+        await nc.subscribe("news")
+        assert await first.read_line() == b"SUB news 1"
+        assert nc.servers == [server.url, "nats://10.0.0.2:4333"]
+        await first.close()
+        second = await server.accept()  # tried at once: never failed before
+        await second.read_handshake()
+        assert await second.read_line() == b"SUB news 1"
+        await wait_until(lambda: nc.connected_url == "nats://10.0.0.2:4333")
+    assert (second.host, second.port) == ("10.0.0.2", 4333)
+
+
+async def test_client_gives_up_when_every_reconnect_attempt_is_refused() -> None:
+    server = ScriptedServer()
+    errors: list[Exception] = []
+    closed = anyio.Event()
+    async with nats.connect(
+        server.url,
+        connector=server.connector,
+        max_reconnect_attempts=3,
+        error_cb=errors.append,
+        closed_cb=closed.set,
+        **FAST,
+    ) as nc:
+        conn = await server.accept()
+        await conn.read_handshake()
+        sub = await nc.subscribe("x")
+        server.refuse = True
+        await conn.close()
+        with anyio.fail_after(5):
+            await closed.wait()
+        assert nc.is_closed and sub.closed
+    assert server.refused == 4  # the attempts allowed, then one more: the server is dropped
+    assert [type(e) for e in errors] == [nats.NoServersError]
+
+
 async def test_lame_duck_server_is_left_for_the_other_one() -> None:
     server = ScriptedServer()
     lame = anyio.Event()
