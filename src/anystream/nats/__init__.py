@@ -7,7 +7,8 @@
         await nc.publish("greet.joe", b"hello")
         msg = await sub.next_msg(timeout=1)
 
-:mod:`anystream.nats.protocol` is the sans-IO protocol core the client is built on.
+:mod:`anystream.nats.connection` is the sans-IO protocol state machine the client is
+built on (over the codec in :mod:`anystream.nats.protocol`).
 
 ``from anystream.nats import NatsBroker`` gives faststream's ``NatsBroker`` on this client
 (:mod:`anystream.nats.broker`); it is imported on first use, so importing the client alone
@@ -16,7 +17,7 @@ does not import faststream.
 
 from typing import TYPE_CHECKING, Any
 
-from .client import Client, connect
+from .client import Client
 from .errors import (
     AuthorizationError,
     BadHeadersError,
@@ -37,7 +38,8 @@ from .errors import (
     StaleConnectionError,
     SubscriptionClosedError,
 )
-from .options import Options, Statistics, Status
+from .options import Connector, Options, Statistics, Status
+from .session import connect
 from .subscription import Msg, Subscription
 
 if TYPE_CHECKING:
@@ -50,6 +52,7 @@ __all__ = (
     "Client",
     "ConnectionClosedError",
     "ConnectionDrainingError",
+    "Connector",
     "DrainTimeoutError",
     "MalformedFrameError",
     "MaxPayloadError",
