@@ -303,3 +303,19 @@ async def test_a_pull_subscriber_does_not_wait_for_a_full_batch(js_url: str, sub
         await wait_until(lambda: bool(handled), timeout=10)
         await anyio.sleep(1.5)  # past ack_wait: nothing comes back
     assert handled == ["job"]
+
+
+async def test_pipelined_jetstream_publishes_through_the_driver(js_url: str, subject: str) -> None:
+    broker = NatsBroker(js_url)
+    stream = stream_for(subject)
+
+    @broker.subscriber(f"{subject}.x", stream=stream)
+    async def noop(body: bytes) -> None: ...
+
+    async with broker:
+        await broker.start()  # declares the stream
+        js = broker.connection.jetstream()
+        futures = [await js.publish_async(f"{subject}.x", b"%d" % i) for i in range(50)]
+        await js.publish_async_completed()
+        acks = [await future for future in futures]
+    assert [ack.seq for ack in acks] == list(range(1, 51))

@@ -72,6 +72,20 @@ class _Translated:
         return f"<nats-py facade of {self._inner!r}>"
 
 
+class _TranslatedAwaitable:
+    """An awaitable whose errors come out as nats-py's (a ``publish_async`` future)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __await__(self) -> Any:
+        return self._wait().__await__()
+
+    async def _wait(self) -> Any:
+        with nats_py_errors():
+            return await self._inner
+
+
 class Watcher(_Translated):
     """A KV or object-store watcher: ``updates(timeout)``, ``async for``, ``stop()``."""
 
@@ -241,6 +255,30 @@ class JetStreamContext(nats.js.JetStreamContext):
     def native(self) -> JetStream:
         """The :class:`anystream.nats.js.JetStream` under this context."""
         return self._native_js
+
+    # ----------------------------------------------------------------- pipelined publish
+
+    async def publish_async(  # type: ignore[override]
+        self,
+        subject: str,
+        payload: bytes = b"",
+        wait_stall: float | None = None,
+        stream: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """Publish without waiting for the ack: ``await`` the returned future for it."""
+        with nats_py_errors():
+            future = await self._native_js.publish_async(
+                subject, payload, wait_stall=wait_stall, stream=stream, headers=headers
+            )
+        return _TranslatedAwaitable(future)
+
+    def publish_async_pending(self) -> int:
+        return self._native_js.publish_async_pending()
+
+    async def publish_async_completed(self) -> None:  # type: ignore[override]
+        with nats_py_errors():
+            await self._native_js.publish_async_completed()
 
     # ----------------------------------------------------------------- consumers
 
