@@ -148,6 +148,7 @@ async def _started(
             adopted.append((broker, runtime))
             with anyio.move_on_after(startup_timeout) as start_scope:
                 await runtime.call(broker.start)
+                await _subscribed(broker)
             if start_scope.cancelled_caught:
                 raise BrokerStartupTimeout(broker, startup_timeout)
         yield
@@ -166,6 +167,14 @@ async def _started(
                 slicer = slicer_for(broker)
                 if slicer is not None:
                     slicer.flush_log()
+
+
+async def _subscribed(broker: Any) -> None:
+    """On anystream.nats: one round trip, so the server has every subscription in place."""
+    from .nats.broker import is_native
+
+    if is_native(broker):
+        await broker.connection.flush()
 
 
 async def _stop(runtime: BrokerRuntime, broker: Any) -> None:

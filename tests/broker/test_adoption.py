@@ -165,3 +165,4 @@ async def test_nats_py_workarounds_do_not_run_on_anystream_nats(nats_url: str) -
         assert getattr(error_cb, "_anystream_slicer", None) is None  # error_cb not rewired
         assert not hasattr(broker.connection, "_send_ping")  # health pings use flush()
         assert await ping_broker(broker, timeout=5)
+
