@@ -10,7 +10,8 @@ from faststream.asgi.factories import AsyncAPIRoute
 
 from .asgi.app import AsgiFastStream
 from .asgi.types import ASGIApp
-from .lifespan import DEFAULT_SHUTDOWN_TIMEOUT
+from .lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT
+from .slicing import DEFAULT_CONSUME_BUDGET
 
 __all__ = ("FastStream",)
 
@@ -32,12 +33,24 @@ class FastStream(_UpstreamFastStream):
         self,
         asgi_routes: Sequence[tuple[str, ASGIApp]] = (),
         asyncapi_path: str | AsyncAPIRoute | None = None,
+        *,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
-        **_: Any,
+        consume_budget: float | None = DEFAULT_CONSUME_BUDGET,
+        startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
+        max_body_size: int | None = None,
+        redelivery_memory: int | None = None,
     ) -> AsgiFastStream:
+        """This app served over ASGI, with :class:`AsgiFastStream`'s options.
+
+        An unknown keyword (a typo) raises ``TypeError``, as any Python call would.
+        """
         return AsgiFastStream.from_app(
             self,
             asgi_routes=asgi_routes,
             asyncapi_path=asyncapi_path,
             shutdown_timeout=shutdown_timeout,
+            consume_budget=consume_budget,
+            startup_timeout=startup_timeout,
+            max_body_size=max_body_size,
+            redelivery_memory=redelivery_memory,
         )

@@ -1,12 +1,18 @@
-"""JetStream redeliveries of messages this process already handled are acked, not re-run.
+"""Opt-in: redeliveries of JetStream messages already handled and acked are acked, not re-run.
 
 JetStream is at-least-once: when an ack is lost (the server died, the connection
 dropped, ``ack_wait`` ran out while the ack was in flight) the server delivers the
 message again, and the handler runs twice for one message. Within one process
-anystream knows better: it remembers which stream sequences each consumer has
-handled successfully, and when one of them comes back it acks it and skips the
-handler. Failed handlers are not remembered, so their messages are redelivered and
-handled again as usual.
+anystream can know better: with ``redelivery_memory=N`` it remembers which stream
+sequences each consumer handled *and acked*, and when one of them comes back it
+acks it and skips the handler.
+
+Off by default, because switching the import from faststream must not change
+what happens to messages: with faststream the handler runs again on every
+redelivery. Only a handler that finished and acked its message (itself, or by
+faststream's ack policy on a normal return) is remembered; a NAK, a reject, a
+raised exception or a cancelled handler are not, so their messages are redelivered
+and handled again exactly as with faststream. A first delivery is never skipped.
 
 Scope: one process, bounded memory (the most recent ``capacity`` messages per
 broker). A message redelivered to *another* process (a restart, a second worker)
@@ -21,13 +27,17 @@ from collections import OrderedDict
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from faststream import AckPolicy
+from faststream.message import AckStatus
+
 from ._middleware import PerMessage
 
 __all__ = ("DEFAULT_REDELIVERY_MEMORY", "RedeliveryGuard", "guard_for", "install")
 
 logger = logging.getLogger("anystream.redelivery")
 
-#: Messages remembered per broker.
+#: A sensible ``redelivery_memory`` when you turn the guard on (messages per broker).
+#: The guard is off unless asked for: ``redelivery_memory=None`` is the default.
 DEFAULT_REDELIVERY_MEMORY = 100_000
 
 _JS_ACK_PREFIX = "$JS.ACK."
@@ -45,6 +55,39 @@ def jetstream_key(raw: Any) -> tuple[str, str, int] | None:
         return None
 
 
+def is_redelivery(raw: Any) -> bool:
+    """True unless the server says this is the message's first delivery.
+
+    A first delivery is never skipped, even when its key is remembered: a stream
+    deleted and created again (same name) numbers its messages from 1 again.
+    """
+    try:
+        return int(raw.metadata.num_delivered) > 1
+    except Exception:
+        return True
+
+
+def will_be_acked(msg: Any, context: Any) -> bool:
+    """True if a handler that returned normally leaves ``msg`` acked.
+
+    Either the handler acked it itself (``msg.ack()``), or it decided nothing and
+    faststream's acknowledgement middleware, outside ours, acks it next: every ack
+    policy but ``AckPolicy.MANUAL`` does on a normal return (the policy is read from
+    the subscriber faststream puts in the context as ``handler_``; contract-tested in
+    tests/unit/test_redelivery.py). A NAK, a reject, or an
+    ack call on the raw nats-py message (which faststream cannot see) is never
+    taken for an ack, so the redelivery it asks for runs the handler again.
+    """
+    committed = getattr(msg, "committed", None)
+    if committed is not None:
+        return bool(committed is AckStatus.ACKED)
+    if getattr(getattr(msg, "raw_message", None), "_ackd", False):
+        return False  # acted on through the raw message: ack, NAK or term, unknown
+    subscriber = context.get_local("handler_") if context is not None else None
+    policy = getattr(subscriber, "ack_policy", None)
+    return policy is not None and policy is not AckPolicy.MANUAL
+
+
 class _Guarded(PerMessage):
     """Per-message half of :class:`RedeliveryGuard`."""
 
@@ -55,13 +98,16 @@ class _Guarded(PerMessage):
         key = jetstream_key(getattr(msg, "raw_message", None))
         if key is None:
             return await call_next(msg)
-        if key in guard:
+        if key in guard and is_redelivery(msg.raw_message):
             guard.skipped += 1
             logger.info("skipped a redelivery of %s/%s #%d: already handled", *key)
             await msg.ack()
             return None
         result = await call_next(msg)
-        guard.remember(key)
+        # Anything raised (an error, NackMessage, RejectMessage, a cancellation)
+        # propagates without being remembered: the message comes back as usual.
+        if will_be_acked(msg, self.context):
+            guard.remember(key)
         return result
 
 
@@ -81,6 +127,10 @@ class RedeliveryGuard:
 
     def __contains__(self, key: tuple[str, str, int]) -> bool:
         return key in self._handled
+
+    def __len__(self) -> int:
+        """Messages remembered as handled and acked."""
+        return len(self._handled)
 
     def remember(self, key: tuple[str, str, int]) -> None:
         handled = self._handled

@@ -17,7 +17,6 @@ from faststream.exceptions import StartupValidationError
 
 from .._redact import redact
 from ..lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, broker_lifespan
-from ..redelivery import DEFAULT_REDELIVERY_MEMORY
 from ..slicing import DEFAULT_CONSUME_BUDGET
 from .asyncapi import make_asyncapi_asgi, make_asyncapi_json_asgi
 from .limits import RequestBodyTooLarge, declared_length, limit_body, payload_too_large
@@ -58,8 +57,9 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
     - ``max_body_size`` (bytes, default None: no limit) caps request bodies: a
       larger ``Content-Length`` gets 413 before any handler runs, and a streamed
       body that grows past it gets 413 while it is read (mounted apps included).
-    - A JetStream message redelivered after its ack was lost is acked, not handled
-      twice, when this process handled it already (``redelivery_memory``).
+    - Opt-in (``redelivery_memory=N``, default off): a JetStream message redelivered
+      after its ack was lost is acked, not handled twice, when this process handled
+      and acked it already.
     - Consumers are time-sliced: ``consume_budget`` (default 2 ms) is how long a
       consumer may run before yielding to the event loop, so routes such as
       ``/health`` answer promptly under any message load; ``None`` disables it.
@@ -84,7 +84,7 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         consume_budget: float | None = DEFAULT_CONSUME_BUDGET,
         startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
         max_body_size: int | None = None,
-        redelivery_memory: int | None = DEFAULT_REDELIVERY_MEMORY,
+        redelivery_memory: int | None = None,
     ) -> None:
         super().__init__(
             *brokers,
@@ -121,9 +121,30 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         asgi_routes: Sequence[tuple[str, ASGIApp]],
         asyncapi_path: str | AsyncAPIRoute | None = None,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        *,
+        consume_budget: float | None = DEFAULT_CONSUME_BUDGET,
+        startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
+        max_body_size: int | None = None,
+        redelivery_memory: int | None = None,
     ) -> AsgiFastStream:
-        asgi_app = super().from_app(app, asgi_routes, asyncapi_path)
-        asgi_app.shutdown_timeout = shutdown_timeout
+        """``app`` (its brokers, hooks, lifespan, logger) served with these options."""
+        asgi_app = cls(
+            *app.brokers,
+            asgi_routes=asgi_routes,
+            asyncapi_path=asyncapi_path,
+            logger=app.logger,
+            shutdown_timeout=shutdown_timeout,
+            consume_budget=consume_budget,
+            startup_timeout=startup_timeout,
+            max_body_size=max_body_size,
+            redelivery_memory=redelivery_memory,
+        )
+        # As faststream's from_app: the app's lifespan and hooks run in ours.
+        asgi_app.lifespan_context = app.lifespan_context
+        asgi_app._on_startup_calling = app._on_startup_calling
+        asgi_app._after_startup_calling = app._after_startup_calling
+        asgi_app._on_shutdown_calling = app._on_shutdown_calling
+        asgi_app._after_shutdown_calling = app._after_shutdown_calling
         return asgi_app
 
     # Routing
@@ -305,8 +326,14 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
             # propagate out of the app: that is what makes its worker exit. Swallowing
             # it makes hypercorn serve on without lifespan (and without brokers).
             await send({"type": f"lifespan.{phase}.failed", "message": reason})
+            failure = _unwrap(exc)
+        else:
+            await send({"type": "lifespan.shutdown.complete"})
             return
-        await send({"type": "lifespan.shutdown.complete"})
+        # Then re-raise, as faststream and Starlette do: Starlette's TestClient raises
+        # it (cause chained), uvicorn stays quiet once told "failed". Raised outside the
+        # except block so the error keeps its own context, not the exception group's.
+        raise failure
 
 
 def _unwrap(exc: BaseException) -> BaseException:

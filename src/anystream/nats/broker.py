@@ -30,10 +30,10 @@ from faststream.nats.broker.broker import NatsBroker as _FaststreamNatsBroker
 
 from ..runtime.tasks import BackgroundTask, spawn
 from .client import Client as NativeClient
-from .session import connect
 from .compat.client import Client as CompatClient
 from .compat.errors import as_nats_py
 from .errors import NoServersError
+from .session import connect
 
 __all__ = ("NatsBroker", "adopt", "connection_options", "is_native")
 
