@@ -8,6 +8,9 @@ same assumptions and refuses to patch anything unless all hold.
 
 from __future__ import annotations
 
+import gc
+
+import anyio
 import pytest
 
 from anystream._adapters import faststream as adapters
@@ -103,3 +106,56 @@ def test_install_refuses_when_a_class_moved(
 
     with pytest.raises(adapters.FaststreamAdapterError, match=r"TasksMixin.*missing"):
         adapters.install()
+
+
+# Why each patch exists: faststream's own code still fails on trio. When one of these
+# fails, faststream fixed that code upstream: the patch can go.
+
+
+def test_faststreams_own_multilock_still_cannot_wait_on_trio(upstream: None) -> None:
+    from faststream._internal.endpoint.subscriber.utils import MultiLock
+
+    async def stop_with_a_message_in_flight() -> None:
+        lock = MultiLock()
+        lock.acquire()
+        await lock.wait_release(timeout=0.01)
+
+    with pytest.raises(AttributeError):  # asyncio.Queue.join() looks for its loop
+        anyio.run(stop_with_a_message_in_flight, backend="trio")
+
+
+def test_faststreams_own_add_task_still_needs_an_asyncio_loop(upstream: None) -> None:
+    from faststream.nats import NatsBroker, TestNatsBroker
+
+    async def start_a_task() -> None:
+        broker = NatsBroker()
+        subscriber = broker.subscriber("contract", max_workers=2)
+
+        @subscriber
+        async def handler(body: str) -> None: ...
+
+        async with TestNatsBroker(broker):
+            subscriber.add_task(anyio.sleep_forever)
+
+    # upstream makes the coroutine, then fails to schedule it: it is never awaited
+    with pytest.warns(RuntimeWarning, match="never awaited"):
+        with pytest.raises(RuntimeError, match="no running event loop"):
+            anyio.run(start_a_task, backend="trio")
+        gc.collect()
+
+
+def test_faststreams_own_test_client_still_fails_on_trio(upstream: None) -> None:
+    from faststream.exceptions import SetupError
+    from faststream.nats import NatsBroker, TestNatsBroker
+
+    async def publish_in_memory() -> None:
+        broker = NatsBroker()
+
+        @broker.subscriber("contract")
+        async def handler(body: str) -> None: ...
+
+        async with TestNatsBroker(broker) as test_broker:
+            await test_broker.publish("hello", "contract")
+
+    with pytest.raises(SetupError, match="only with TestClient"):
+        anyio.run(publish_in_memory, backend="trio")

@@ -188,7 +188,9 @@ def add_task(
     anyio by :func:`anystream.runtime.tasks.spawn` (owned by the hosting task group, else a
     backend task) and the same supervisor runs when it ends, seeing a :class:`SupervisedTask`
     (the ``asyncio.Task`` API it reads): a failure is logged once and restarted, a
-    cancellation is not.
+    cancellation is not. (Proposed upstream, the line that starts the task needs a home
+    for it as :func:`~anystream.runtime.tasks.spawn` gives one here: a task group owned by
+    whoever runs the broker; the rest stays as it is.)
     """
     from faststream._internal.endpoint.subscriber.supervisor import TaskCallbackSupervisor
 
