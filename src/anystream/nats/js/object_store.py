@@ -7,12 +7,13 @@ description (an :class:`nats.js.api.ObjectInfo` as JSON: size, chunk count,
 only the latest stays. The format is every NATS client's (the tests read and write
 objects with nats-py both ways).
 
-Data streams through: :meth:`ObjectStore.put` reads one chunk from its source,
-publishes it and waits for the stream's ack before reading the next, and
-:meth:`ObjectStore.get` fetches one chunk at a time (a direct get of the next message
-on the object's chunk subject) and hands it to ``writeinto`` before fetching the next.
-So a large object passes through in memory bounded by the chunk size, with no thread
-pool and nothing running in the background. The digest is computed while the data
+Data streams through: :meth:`ObjectStore.put` reads a chunk from its source and
+publishes it, with at most ``PUT_WINDOW`` chunks awaiting the stream's ack, and
+:meth:`ObjectStore.get` fetches the next chunks of the object's chunk subject with one
+batched direct get (``GET_WINDOW`` bytes; one chunk per request before nats-server
+2.11) and hands each to ``writeinto`` before fetching more. So a large object passes
+through in memory bounded by a few chunks, with no thread pool and nothing running in
+the background. The digest is computed while the data
 passes and checked at the end of a get (:class:`DigestMismatchError`).
 
 The API follows nats-py's ``nats.js.object_store.ObjectStore``.
@@ -30,7 +31,7 @@ import json
 import secrets
 import string
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -48,6 +49,7 @@ from .errors import (
     NotFoundError,
     ObjectAlreadyExists,
     ObjectNotFoundError,
+    api_error,
 )
 from .kv import MSG_ROLLUP_SUBJECT, Watcher, check_bucket_name
 
@@ -68,6 +70,20 @@ __all__ = (
 OBJ_DEFAULT_CHUNK_SIZE = 128 * 1024
 PUT_WINDOW = 4
 """Chunks of one put published and not yet acknowledged, at most (bounds its memory)."""
+GET_WINDOW = 1024 * 1024
+"""Bytes of chunks one get asks for at once (batched direct get), at most."""
+GET_BATCH_MAX = 16
+
+
+def _batch_get_supported(server_info: dict[str, Any]) -> bool:
+    """Batched direct gets (``batch`` with an end-of-batch status) came in nats-server 2.11."""
+    try:
+        major, minor = (int(part) for part in str(server_info.get("version", "")).split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (2, 11)
+
+
 OBJ_DIGEST_TYPE = "SHA-256="
 _NUID_ALPHABET = string.ascii_letters + string.digits
 _CLEANUP_TIMEOUT = 5.0
@@ -313,13 +329,17 @@ class ObjectStore:
         parts: list[bytes] = []
         sha = hashlib.sha256()
         size = 0
-        async for chunk in self._read_chunks(info):
+
+        async def take(chunk: bytes) -> None:
+            nonlocal size
             sha.update(chunk)
             size += len(chunk)
             if writeinto is None:
                 parts.append(chunk)
             else:
                 await _write(writeinto, chunk)
+
+        await self._read_chunks(info, take)
         if size != info.size or sha.digest() != _decode_digest(info.digest):
             raise DigestMismatchError(
                 f"object {name!r} in bucket {self._name!r}: read {size} bytes with digest "
@@ -329,20 +349,73 @@ class ObjectStore:
             result.data = b"".join(parts)
         return result
 
-    async def _read_chunks(self, info: api.ObjectInfo) -> AsyncIterator[bytes]:
-        """The object's chunks in order, one direct get each."""
+    async def _read_chunks(
+        self, info: api.ObjectInfo, take: Callable[[bytes], Awaitable[None]]
+    ) -> None:
+        """Hand the object's chunks to ``take`` in order, each before fetching more.
+
+        Stops early when the stream holds fewer chunks than described (the caller then
+        reports a digest mismatch).
+        """
         subject = self._chunk_subject(info.nuid)
+        count = info.chunks or 0
+        if self._direct and _batch_get_supported(self._js.client.server_info):
+            await self._read_batches(subject, count, info.options, take)
+            return
         seq = 1
-        for _ in range(info.chunks or 0):
+        for _ in range(count):
             try:
                 msg = await self._js.get_msg(
                     self._stream, seq=seq, subject=subject, direct=self._direct, next=True
                 )
             except NotFoundError:
-                break  # fewer chunks than described: reported as a digest mismatch
+                return
             assert msg.seq is not None
             seq = msg.seq + 1
-            yield msg.data or b""
+            await take(msg.data or b"")
+
+    async def _read_batches(
+        self,
+        subject: str,
+        count: int,
+        options: api.ObjectMetaOptions | None,
+        take: Callable[[bytes], Awaitable[None]],
+    ) -> None:
+        """Direct gets of up to ``GET_WINDOW`` bytes of chunks per request (server 2.11+).
+
+        One round trip per batch instead of per chunk; at most one batch is held.
+        """
+        nc = self._js.client
+        chunk_size = (options.max_chunk_size if options else None) or OBJ_DEFAULT_CHUNK_SIZE
+        per_batch = max(1, min(GET_BATCH_MAX, GET_WINDOW // chunk_size))
+        target = f"{self._js.prefix}.DIRECT.GET.{self._stream}"
+        timeout = self._js.timeout
+        inbox = nc.new_inbox()
+        sub = await nc.subscribe(inbox)
+        try:
+            seq = 1
+            while count > 0:
+                request = {"seq": seq, "next_by_subj": subject, "batch": min(count, per_batch)}
+                await nc.publish(target, json.dumps(request).encode(), reply=inbox)
+                got = 0
+                while True:
+                    msg = await sub.next_msg(timeout)
+                    if msg.status is None:
+                        seq = int((msg.headers or {})["Nats-Sequence"]) + 1
+                        got += 1
+                        count -= 1
+                        await take(msg.data)
+                    elif msg.status == 204:  # end of batch
+                        break
+                    elif msg.status == 404:  # no more chunks
+                        return
+                    else:
+                        raise api_error({"code": msg.status, "description": msg.description})
+                if not got:
+                    return
+        finally:
+            with anyio.CancelScope(shield=True):
+                await sub.unsubscribe()
 
     # ------------------------------------------------------------------ writes
 
