@@ -31,6 +31,8 @@ async def test_any_source_becomes_chunks_of_the_size_but_the_last() -> None:
     assert await collect("abcdefghijklmnopqr", 4) == expected
     assert await collect(io.BytesIO(b"abcdefghijklmnopqr"), 4) == expected
     assert await collect(uneven(), 4) == expected
+    assert await collect([b"abcdefg", b"hijklmnopqr"], 4) == expected
+    assert await collect(iter([b"abcdefghijklmnopq", b"r"]), 4) == expected
     assert await collect(b"", 4) == []
 
 

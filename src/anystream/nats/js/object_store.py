@@ -31,7 +31,7 @@ import json
 import secrets
 import string
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -103,7 +103,16 @@ class Writer(Protocol):
     def write(self, data: bytes, /) -> object: ...
 
 
-ObjectData = str | bytes | bytearray | memoryview | _Reader | _AsyncReader | AsyncIterable[bytes]
+ObjectData = (
+    str
+    | bytes
+    | bytearray
+    | memoryview
+    | _Reader
+    | _AsyncReader
+    | AsyncIterable[bytes]
+    | Iterable[bytes]
+)
 """What :meth:`ObjectStore.put` reads from."""
 
 
@@ -181,10 +190,17 @@ def _chunks(data: ObjectData, size: int) -> AsyncIterator[bytes]:
         if hasattr(data, "encoding") and hasattr(data, "buffer"):  # a text file
             data = data.buffer
         return _rechunk(_read_pieces(data, size), size)
+    if hasattr(data, "__iter__"):
+        return _rechunk(_sync_pieces(data), size)
     raise TypeError(
         "object data must be bytes, str, a binary file, an object with an async read() "
-        f"or an async iterable of bytes, got {type(data).__name__}"
+        f"or an (async) iterable of bytes, got {type(data).__name__}"
     )
+
+
+async def _sync_pieces(iterable: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for piece in iterable:
+        yield piece
 
 
 async def _slices(view: memoryview, size: int) -> AsyncIterator[bytes]:
@@ -426,9 +442,10 @@ class ObjectStore:
 
         ``data`` is bytes or str, a binary file (read one chunk at a time in this
         thread: fine for local files), an object with an async ``read(n)`` (an anyio
-        or trio file) or an async iterable of bytes of any sizes. Each chunk is
-        published and acknowledged before the next is read, so memory stays bounded
-        by the chunk size (``meta.options.max_chunk_size``, 128 KiB by default).
+        or trio file), or an iterable or async iterable of bytes of any sizes. Chunks
+        are read as they are published, at most ``PUT_WINDOW`` of them awaiting the
+        stream's ack, so memory stays bounded by a few chunks
+        (``meta.options.max_chunk_size``, 128 KiB by default).
         """
         if meta is None:
             meta = api.ObjectMeta(name=name)
