@@ -73,17 +73,7 @@ PUT_WINDOW = 4
 GET_WINDOW = 1024 * 1024
 """Bytes of chunks one get asks for at once (batched direct get), at most."""
 GET_BATCH_MAX = 16
-
-
-def _batch_get_supported(server_info: dict[str, Any]) -> bool:
-    """Batched direct gets (``batch`` with an end-of-batch status) came in nats-server 2.11."""
-    try:
-        major, minor = (int(part) for part in str(server_info.get("version", "")).split(".")[:2])
-    except ValueError:
-        return False
-    return (major, minor) >= (2, 11)
-
-
+"""Chunks one get asks for at once, at most (whatever their size)."""
 OBJ_DIGEST_TYPE = "SHA-256="
 _NUID_ALPHABET = string.ascii_letters + string.digits
 _CLEANUP_TIMEOUT = 5.0
@@ -114,6 +104,15 @@ ObjectData = (
     | Iterable[bytes]
 )
 """What :meth:`ObjectStore.put` reads from."""
+
+
+def _batch_get_supported(server_info: dict[str, Any]) -> bool:
+    """Batched direct gets (``batch`` with an end-of-batch status) came in nats-server 2.11."""
+    try:
+        major, minor = (int(part) for part in str(server_info.get("version", "")).split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (2, 11)
 
 
 def _new_nuid() -> str:
