@@ -257,6 +257,12 @@ async def nats_py_bench(
 
     await producer.subscribe("bench.echo", cb=echo)
     await producer.flush()
+    for _ in range(100):  # on a loaded machine the interest can lag behind the flush
+        try:
+            await nc.request("bench.echo", payload, timeout=5)
+            break
+        except nats_py.errors.NoRespondersError:
+            await asyncio.sleep(0.05)
     rtts = []
 
     async def ask_all() -> None:
