@@ -9,13 +9,15 @@ after the other, and reports:
 - JetStream (``--js-messages`` messages, memory-storage streams, one per client):
   publish with each ack awaited, publish with pipelined acks (``publish_async``), push
   consume (callback, each message acked) and pull consume (``fetch(100)``, each acked);
+  each the best of ``--js-repeat`` runs (a shared machine disturbs single runs);
 - key-value and object store (``--kv-ops`` puts and gets, one ``--object-mb`` MB object):
   the phases of ``benchmarks/nats_kv.py``, which runs them alone with more detail.
 
 Usage::
 
     python benchmarks/nats_client.py [--messages 200000] [--size 16] [--requests 2000]
-                                     [--js-messages 20000] [--kv-ops 2000] [--object-mb 8]
+                                     [--js-messages 10000] [--js-repeat 3]
+                                     [--kv-ops 2000] [--object-mb 8]
 
 Every phase is bounded in count and in time (``--timeout`` seconds per phase).
 """
@@ -29,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 VARIANTS = ("nats-py/asyncio", "anystream/asyncio", "anystream/uvloop", "anystream/trio")
@@ -254,6 +257,12 @@ async def nats_py_bench(
 
     await producer.subscribe("bench.echo", cb=echo)
     await producer.flush()
+    for _ in range(100):  # on a loaded machine the interest can lag behind the flush
+        try:
+            await nc.request("bench.echo", payload, timeout=5)
+            break
+        except nats_py.errors.NoRespondersError:
+            await asyncio.sleep(0.05)
     rtts = []
 
     async def ask_all() -> None:
@@ -273,6 +282,24 @@ async def nats_py_bench(
 # ----------------------------------------------------------------------------- driver
 
 
+async def best_of(
+    repeat: int,
+    bench: Callable[..., Awaitable[dict[str, Any]]],
+    url: str,
+    tag: str,
+    *args: Any,
+) -> dict[str, Any]:
+    """Run ``bench`` ``repeat`` times (a fresh stream each) and keep each phase's best rate.
+
+    The machine is shared: the best of a few runs is the least disturbed one.
+    """
+    best: dict[str, Any] = {}
+    for i in range(repeat):
+        for phase, rate in (await bench(url, f"{tag}_{i}", *args)).items():
+            best[phase] = max(best.get(phase, 0.0), rate)
+    return best
+
+
 def worker(
     variant: str,
     url: str,
@@ -283,18 +310,24 @@ def worker(
     js_n: int,
     kv_ops: int = 0,
     object_mb: int = 8,
+    js_repeat: int = 1,
 ) -> None:
     import nats_kv  # beside this file: the key-value / object store phases
 
     args = (url, n, size, requests, timeout)
     tag = variant.replace("/", "_").replace("-", "_")
     js_args = (url, tag, js_n, size, timeout)
+    js_best = (js_repeat, *js_args)
     kv_args = (url, tag, kv_ops, 128, object_mb, timeout)
     if variant == "nats-py/asyncio":
 
         async def both() -> dict[str, Any]:
             kv = await nats_kv.nats_py_bench(*kv_args) if kv_ops else {}
-            return {**await nats_py_bench(*args), **await nats_py_js_bench(*js_args), **kv}
+            return {
+                **await nats_py_bench(*args),
+                **await best_of(js_best[0], nats_py_js_bench, *js_best[1:]),
+                **kv,
+            }
 
         result = asyncio.run(both())
     else:
@@ -308,7 +341,11 @@ def worker(
 
         async def bench() -> dict[str, Any]:
             kv = await nats_kv.anystream_bench(*kv_args) if kv_ops else {}
-            return {**await anystream_bench(*args), **await anystream_js_bench(*js_args), **kv}
+            return {
+                **await anystream_bench(*args),
+                **await best_of(js_best[0], anystream_js_bench, *js_best[1:]),
+                **kv,
+            }
 
         result = anyio.run(bench, backend=backend, backend_options=options)
     print(json.dumps(result))
@@ -319,7 +356,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--size", type=int, default=16)
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--js-messages", type=int, default=20_000)
+    parser.add_argument("--js-messages", type=int, default=10_000)
+    parser.add_argument("--js-repeat", type=int, default=3, help="best of N for JetStream")
     parser.add_argument("--kv-ops", type=int, default=2000, help="0: no KV/object phases")
     parser.add_argument("--object-mb", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=60.0)
@@ -329,7 +367,7 @@ def main() -> None:
     if args.worker:
         worker(
             args.worker, args.url, args.messages, args.size, args.requests, args.timeout,
-            args.js_messages, args.kv_ops, args.object_mb,
+            args.js_messages, args.kv_ops, args.object_mb, args.js_repeat,
         )  # fmt: skip
         return
 
@@ -343,9 +381,11 @@ def main() -> None:
                  "--messages", str(args.messages), "--size", str(args.size),
                  "--requests", str(args.requests), "--timeout", str(args.timeout),
                  "--js-messages", str(args.js_messages), "--kv-ops", str(args.kv_ops),
-                 "--object-mb", str(args.object_mb)],
-                capture_output=True, text=True, timeout=4 * args.timeout, check=True,
+                 "--object-mb", str(args.object_mb), "--js-repeat", str(args.js_repeat)],
+                capture_output=True, text=True, timeout=4 * args.timeout,
             )  # fmt: skip
+            if out.returncode != 0:
+                sys.exit(f"{variant} failed:\n{out.stderr[-3000:]}")
             results[variant] = json.loads(out.stdout.strip().splitlines()[-1])
     anchor = results["nats-py/asyncio"]
     print(f"{args.messages} messages of {args.size} bytes, {args.requests} requests\n")
@@ -360,7 +400,8 @@ def main() -> None:
             f" {r['rtt_p50_us']:11.0f} {r['rtt_p99_us']:11.0f}"
         )
     print(
-        f"\nJetStream: {args.js_messages} messages of {args.size} bytes, memory storage (msgs/s)\n"
+        f"\nJetStream: {args.js_messages} messages of {args.size} bytes, memory storage, "
+        f"best of {args.js_repeat} (msgs/s)\n"
     )
     print(f"{'client/backend':20}" + "".join(f" {name:>13} {'x':>5}" for name in JS_PHASES))
     for variant, r in results.items():

@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from anystream.nats.js import JetStream, ObjectStore
+from anystream.nats.js import JetStream, ObjectStore, object_store
 from anystream.nats.js.errors import (
     BadRequestError,
     BucketNotFoundError,
@@ -365,3 +365,41 @@ async def test_links_to_deleted_objects_or_over_objects_are_refused(obs: ObjectS
     await obs.delete("target")
     with pytest.raises(ObjectNotFoundError, match="deleted"):
         await obs.add_link("dangling", await obs.get_info("target", show_deleted=True))
+
+
+# ----------------------------------------------------------------------------- read paths
+
+
+async def test_a_bucket_without_direct_gets_reads_the_same(js: JetStream, bucket: str) -> None:
+    # as a client that predates direct gets would have made it
+    await js.add_stream(
+        name=f"OBJ_{bucket}",
+        subjects=[f"$O.{bucket}.C.>", f"$O.{bucket}.M.>"],
+        allow_rollup_hdrs=True,
+        discard=api.DiscardPolicy.NEW,
+    )
+    obs = await js.object_store(bucket)
+    data = bytes(range(256)) * 20
+
+    await obs.put("doc", data, meta=SMALL_CHUNKS)
+
+    assert (await obs.get("doc")).data == data
+    assert [i.name for i in await obs.list()] == ["doc"]
+
+
+async def test_servers_before_2_11_get_one_chunk_per_request(
+    obs: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = bytes(range(256)) * 20
+    await obs.put("doc", data, meta=SMALL_CHUNKS)
+    monkeypatch.setattr(object_store, "_batch_get_supported", lambda server_info: False)
+
+    assert (await obs.get("doc")).data == data
+
+
+@pytest.mark.parametrize(
+    ("version", "batched"),
+    [("2.15.1", True), ("2.11.0", True), ("2.10.22", False), ("3.0.0-beta", True), ("", False)],
+)
+def test_batched_direct_gets_need_nats_server_2_11(version: str, batched: bool) -> None:
+    assert object_store._batch_get_supported({"version": version}) is batched

@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator
 import pytest
 
 from anystream.nats.js.errors import BadObjectMetaError
-from anystream.nats.js.kv import subject_matches
-from anystream.nats.js.object_store import _chunks, _decode_digest, _digest
+from anystream.nats.js.kv_protocol import subject_matches
+from anystream.nats.js.object_store_data import chunked, format_digest, parse_digest
 
 pytestmark = pytest.mark.anyio
 
 
 async def collect(source: object, size: int) -> list[bytes]:
-    return [chunk async for chunk in _chunks(source, size)]  # type: ignore[arg-type]
+    return [chunk async for chunk in chunked(source, size)]  # type: ignore[arg-type]
 
 
 async def uneven() -> AsyncIterator[bytes]:
@@ -31,6 +31,8 @@ async def test_any_source_becomes_chunks_of_the_size_but_the_last() -> None:
     assert await collect("abcdefghijklmnopqr", 4) == expected
     assert await collect(io.BytesIO(b"abcdefghijklmnopqr"), 4) == expected
     assert await collect(uneven(), 4) == expected
+    assert await collect([b"abcdefg", b"hijklmnopqr"], 4) == expected
+    assert await collect(iter([b"abcdefghijklmnopq", b"r"]), 4) == expected
     assert await collect(b"", 4) == []
 
 
@@ -58,13 +60,13 @@ async def test_text_and_other_sources_are_refused() -> None:
 
 def test_digests_are_sha256_in_base64url_with_or_without_padding() -> None:
     sha = hashlib.sha256(b"data").digest()
-    digest = _digest(sha)
+    digest = format_digest(sha)
     assert digest == "SHA-256=" + base64.urlsafe_b64encode(sha).decode()
-    assert _decode_digest(digest) == sha
-    assert _decode_digest(digest.rstrip("=")) == sha
-    assert _decode_digest("sha-256=" + digest[8:]) == sha
+    assert parse_digest(digest) == sha
+    assert parse_digest(digest.rstrip("=")) == sha
+    assert parse_digest("sha-256=" + digest[8:]) == sha
     with pytest.raises(BadObjectMetaError):
-        _decode_digest("MD5=abc")
+        parse_digest("MD5=abc")
 
 
 @pytest.mark.parametrize(

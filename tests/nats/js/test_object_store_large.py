@@ -1,4 +1,4 @@
-"""A 20 MB object streams through put and get holding about one chunk at a time."""
+"""A 20 MB object streams through put and get holding a few chunks at a time, at most."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ class Sink:
         await anyio.lowlevel.checkpoint()
 
 
-async def test_a_20_mb_object_is_put_and_got_one_chunk_at_a_time(
+async def test_a_20_mb_object_is_put_and_got_in_bounded_memory(
     js: JetStream, request: pytest.FixtureRequest
 ) -> None:
     bucket = "large_" + request.node.callspec.id

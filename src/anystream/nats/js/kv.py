@@ -23,37 +23,46 @@ result types); :class:`KeyWatcher` waits on the consumer directly instead of on 
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from nats.js import api
 
-from ..errors import NatsError, NatsTimeoutError, SubscriptionClosedError
 from .errors import (
     BadBucketError,
     BadRequestError,
     BucketNotFoundError,
-    InvalidBucketNameError,
-    InvalidKeyError,
     KeyDeletedError,
-    KeyHistoryTooLargeError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
     NoKeysError,
     NotFoundError,
     WrongLastSequenceError,
 )
+from .kv_protocol import (
+    KV_DEL,
+    KV_OP,
+    KV_PURGE,
+    MSG_ROLLUP_SUBJECT,
+    WRONG_LAST_CODES,
+    check_bucket_name,
+    check_filter,
+    check_key,
+    check_value,
+    kv_stream_config,
+    operation,
+    subject_matches,
+    user_headers,
+)
+from .kv_watch import Watcher
 
 if TYPE_CHECKING:
     from .context import JetStream
     from .msg import JsMsg
-    from .push import PushSubscription
 
 __all__ = (
     "KV_DEL",
@@ -66,209 +75,7 @@ __all__ = (
     "key_value",
 )
 
-KV_OP = "KV-Operation"
-KV_DEL = "DEL"
-KV_PURGE = "PURGE"
-MSG_ROLLUP_SUBJECT = "sub"
-KV_MARKER_REASON = "Nats-Marker-Reason"
-"""nats-server 2.11+ marks keys removed by a TTL/limit with this header, not KV-Operation."""
-
-_MARKER_OPS = {"MaxAge": KV_PURGE, "Purge": KV_PURGE, "Remove": KV_DEL}
-_WRONG_LAST_CODES = (10071, 10164)  # JSStreamWrongLastSequence{ErrF,ConstantErr}
-_MAX_HISTORY = 64
-_DEFAULT_DUPLICATE_WINDOW = 120.0
 _WATCH_INACTIVE_THRESHOLD = 300.0
-_CONSUMER_DELETE_TIMEOUT = 2.0
-
-VALID_BUCKET_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
-_VALID_KEY_RE = re.compile(r"^[-/_=\.a-zA-Z0-9]+$")
-_VALID_FILTER_RE = re.compile(r"^[-/_=\.a-zA-Z0-9*>]+$")
-
-# Headers a direct get adds to the stored message's own headers.
-_DIRECT_GET_HEADERS = frozenset(
-    {
-        "Nats-Stream",
-        "Nats-Sequence",
-        "Nats-Time-Stamp",
-        "Nats-Subject",
-        "Nats-Last-Sequence",
-        "Nats-Num-Pending",
-        "Nats-UpTo-Sequence",
-    }
-)
-
-T = TypeVar("T")
-
-
-def is_key_valid(key: str) -> bool:
-    """True for a key NATS clients accept: ``[-/_=.a-zA-Z0-9]+``, not starting/ending in ``.``."""
-    if not key or key[0] == "." or key[-1] == ".":
-        return False
-    return _VALID_KEY_RE.match(key) is not None
-
-
-def _check_key(key: str) -> None:
-    if not isinstance(key, str) or not is_key_valid(key):
-        raise InvalidKeyError(
-            f"invalid key {key!r}: use letters, digits and -/_=. (not at either end)"
-        )
-
-
-def _check_value(value: Any) -> bytes:
-    if not isinstance(value, (bytes, bytearray, memoryview)):
-        raise TypeError(f"a value must be bytes, got {type(value).__name__}")
-    return bytes(value) if not isinstance(value, bytes) else value
-
-
-def _check_filter(keys: str) -> None:
-    if not keys or keys[0] == "." or keys[-1] == "." or not _VALID_FILTER_RE.match(keys):
-        raise InvalidKeyError(f"invalid key filter {keys!r}")
-
-
-def check_bucket_name(bucket: Any) -> str:
-    if not isinstance(bucket, str) or not VALID_BUCKET_RE.match(bucket):
-        raise InvalidBucketNameError(
-            f"invalid bucket name {bucket!r}: use letters, digits, '-' and '_'"
-        )
-    return bucket
-
-
-def subject_matches(pattern: str, subject: str) -> bool:
-    """NATS subject matching: ``*`` is one token, a final ``>`` one or more."""
-    ptoks = pattern.split(".")
-    stoks = subject.split(".")
-    for i, ptok in enumerate(ptoks):
-        if ptok == ">":
-            return len(stoks) > i
-        if i >= len(stoks) or (ptok != "*" and ptok != stoks[i]):
-            return False
-    return len(ptoks) == len(stoks)
-
-
-def _user_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
-    if not headers:
-        return None
-    own = {k: v for k, v in headers.items() if k not in _DIRECT_GET_HEADERS}
-    return own or None
-
-
-def _operation(headers: dict[str, str] | None) -> tuple[bool, str | None]:
-    """``(known, op)`` from a KV message's headers; unknown server markers are skipped."""
-    if not headers:
-        return True, None
-    op = headers.get(KV_OP)
-    if op is not None:
-        return True, op
-    reason = headers.get(KV_MARKER_REASON)
-    if reason is not None:
-        mapped = _MARKER_OPS.get(reason)
-        return mapped is not None, mapped
-    return True, None
-
-
-# =============================================================================== watcher
-
-
-class Watcher(Generic[T]):
-    """Updates from an ordered consumer, converted one at a time as they are asked for.
-
-    The first ``None`` marks the end of the values present when the watch began (sent
-    at once if there were none); later results are live updates. Waiting happens in the
-    caller's task: nothing runs in the background except the consumer's own upkeep.
-    """
-
-    def __init__(
-        self,
-        js: JetStream,
-        sub: PushSubscription,
-        convert: Callable[[JsMsg], T | None],
-        *,
-        initial_marker: bool = True,
-    ) -> None:
-        self._js = js
-        self._sub = sub
-        self._convert = convert
-        self._init_done = not initial_marker
-        self._marker_due = False
-        self._stopped = False
-
-    async def _start(self) -> None:
-        """Send the marker at once when the consumer has nothing to deliver initially."""
-        if self._init_done:
-            return
-        info = await self._sub.consumer_info()
-        delivered = info.delivered.consumer_seq if info.delivered is not None else 0
-        if not info.num_pending and not delivered:
-            self._marker_due = True
-
-    async def _next(self) -> T | None:
-        if self._marker_due:
-            self._marker_due = False
-            self._init_done = True
-            return None
-        while True:
-            try:
-                msg = await self._sub.next_msg(timeout=None)
-            except SubscriptionClosedError:
-                if self._stopped:
-                    raise SubscriptionClosedError("the watcher was stopped") from None
-                raise  # the connection was closed
-            update = self._convert(msg)
-            initial_end = not self._init_done and msg.metadata.num_pending == 0
-            if update is None:
-                if initial_end:
-                    self._init_done = True
-                    return None
-                continue
-            if initial_end:
-                self._marker_due = True
-            return update
-
-    async def updates(self, timeout: float | None = 5.0) -> T | None:
-        """The next update: an entry, or ``None`` once the initial values are done.
-
-        Raises :class:`~anystream.nats.NatsTimeoutError` (a ``TimeoutError``) when none
-        comes within ``timeout`` seconds (``None``: wait for ever), and
-        :class:`~anystream.nats.SubscriptionClosedError` once the watcher was stopped.
-        """
-        if self._stopped:
-            raise SubscriptionClosedError("the watcher was stopped")
-        with anyio.move_on_after(timeout):
-            return await self._next()
-        raise NatsTimeoutError(f"no update within {timeout} s")
-
-    def __aiter__(self) -> Watcher[T]:
-        return self
-
-    async def __anext__(self) -> T | None:
-        if self._stopped:
-            raise StopAsyncIteration
-        try:
-            return await self._next()
-        except SubscriptionClosedError:
-            raise StopAsyncIteration from None
-
-    async def stop(self) -> None:
-        """Stop watching: unsubscribe and delete the consumer; iteration ends."""
-        if self._stopped:
-            return
-        self._stopped = True
-        sub = self._sub
-        await sub.unsubscribe()
-        # The server would keep the consumer for its inactive_threshold (5 minutes):
-        # remove it now (best effort: it goes away by itself anyway).
-        with (
-            anyio.move_on_after(_CONSUMER_DELETE_TIMEOUT, shield=True),
-            contextlib.suppress(NatsError),
-        ):
-            await self._js.delete_consumer(sub.stream, sub.consumer)
-
-    async def __aenter__(self) -> Watcher[T]:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        with anyio.CancelScope(shield=True):
-            await self.stop()
 
 
 # =============================================================================== key-value
@@ -347,7 +154,7 @@ class KeyValue:
         and ``err.op`` its operation).
         """
         if validate_keys:
-            _check_key(key)
+            check_key(key)
         try:
             return await self._get(key, revision)
         except KeyDeletedError as err:
@@ -373,8 +180,8 @@ class KeyValue:
                 f"revision {revision} of bucket {self._name!r} is not key {key!r}"
                 f" (it is {(msg.subject or '')[len(self._pre) :]!r})"
             )
-        headers = _user_headers(msg.headers)
-        _, op = _operation(headers)
+        headers = user_headers(msg.headers)
+        _, op = operation(headers)
         entry = KeyValue.Entry(
             bucket=self._name,
             key=key,
@@ -394,8 +201,8 @@ class KeyValue:
     async def put(self, key: str, value: bytes, validate_keys: bool = True) -> int:
         """Store ``value`` as the new revision of ``key``; return the revision."""
         if validate_keys:
-            _check_key(key)
-        pa = await self._js.publish(f"{self._pre}{key}", _check_value(value))
+            check_key(key)
+        pa = await self._js.publish(f"{self._pre}{key}", check_value(value))
         return pa.seq
 
     async def create(
@@ -411,7 +218,7 @@ class KeyValue:
         ``msg_ttl`` (seconds) expires this revision (the bucket needs per-message TTLs).
         """
         if validate_keys:
-            _check_key(key)
+            check_key(key)
         try:
             return await self._update(key, value, last=0, msg_ttl=msg_ttl)
         except KeyWrongLastSequenceError as wrong:
@@ -441,13 +248,13 @@ class KeyValue:
         Raises :class:`KeyWrongLastSequenceError` when another revision was written since.
         """
         if validate_keys:
-            _check_key(key)
+            check_key(key)
         return await self._update(key, value, last=last)
 
     async def _update(
         self, key: str, value: bytes, last: int | None, msg_ttl: float | None = None
     ) -> int:
-        value = _check_value(value)
+        value = check_value(value)
         headers = {api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: str(last or 0)}
         if msg_ttl is not None:
             headers[api.Header.MSG_TTL.value] = str(int(msg_ttl))
@@ -464,7 +271,7 @@ class KeyValue:
         (:class:`KeyWrongLastSequenceError` otherwise).
         """
         if validate_keys:
-            _check_key(key)
+            check_key(key)
         headers = {KV_OP: KV_DEL}
         if last and last > 0:
             headers[api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value] = str(last)
@@ -476,7 +283,7 @@ class KeyValue:
 
     def _wrong_last(self, key: str, err: BadRequestError) -> BadRequestError:
         """:class:`KeyWrongLastSequenceError` for a revision check that failed, else ``err``."""
-        if isinstance(err, WrongLastSequenceError) or err.err_code in _WRONG_LAST_CODES:
+        if isinstance(err, WrongLastSequenceError) or err.err_code in WRONG_LAST_CODES:
             return KeyWrongLastSequenceError(
                 f"key {key!r} in bucket {self._name!r}: {err.description}",
                 code=err.code,
@@ -486,7 +293,7 @@ class KeyValue:
 
     async def purge(self, key: str, msg_ttl: float | None = None) -> bool:
         """Remove ``key`` and all its revisions, leaving one purge marker."""
-        _check_key(key)
+        check_key(key)
         headers = {KV_OP: KV_PURGE, api.Header.ROLLUP.value: MSG_ROLLUP_SUBJECT}
         if msg_ttl is not None:
             headers[api.Header.MSG_TTL.value] = str(int(msg_ttl))
@@ -536,7 +343,7 @@ class KeyValue:
         """
         patterns = list(filters) if filters else []
         for pattern in patterns:
-            _check_filter(pattern)
+            check_filter(pattern)
         watch = patterns[0] if len(patterns) == 1 else ">"
         keys: list[str] = []
         async with await self.watch(watch, ignore_deletes=True, meta_only=True) as watcher:
@@ -556,7 +363,7 @@ class KeyValue:
 
         Raises :class:`NoKeysError` when the key has none.
         """
-        _check_filter(key)
+        check_filter(key)
         entries: list[KeyValue.Entry] = []
         async with await self.watch(key, include_history=True) as watcher:
             async for entry in watcher:
@@ -592,7 +399,7 @@ class KeyValue:
         heartbeat came for two ``idle_heartbeat`` intervals (default 5 s; the server
         restarted, say), it is recreated after the last revision given.
         """
-        _check_filter(keys)
+        check_filter(keys)
         if updates_only:
             deliver_policy: api.DeliverPolicy | None = api.DeliverPolicy.NEW
         elif include_history:
@@ -604,7 +411,7 @@ class KeyValue:
 
         def convert(msg: JsMsg) -> KeyValue.Entry | None:
             headers = msg.headers
-            known, op = _operation(headers)
+            known, op = operation(headers)
             if not known or (ignore_deletes and op in (KV_DEL, KV_PURGE)):
                 return None
             meta = msg.metadata
@@ -668,45 +475,10 @@ async def create_key_value(
     if config is None:
         config = api.KeyValueConfig(bucket=params["bucket"])
     config = config.evolve(**params)
-    check_bucket_name(config.bucket)
-    if config.history > _MAX_HISTORY:
-        raise KeyHistoryTooLargeError(f"history is limited to {_MAX_HISTORY} revisions")
-    duplicate_window = _DEFAULT_DUPLICATE_WINDOW
-    if config.ttl and config.ttl < duplicate_window:
-        duplicate_window = config.ttl
-    marker_ttl = None
-    if config.limit_marker_ttl is not None and config.limit_marker_ttl > 0:
-        marker_ttl = config.limit_marker_ttl
-    stream = api.StreamConfig(
-        name=f"KV_{config.bucket}",
-        description=config.description,
-        subjects=[f"$KV.{config.bucket}.>"],
-        allow_direct=config.direct,
-        allow_rollup_hdrs=True,
-        allow_msg_ttl=True,
-        deny_delete=True,
-        discard=api.DiscardPolicy.NEW,
-        duplicate_window=duplicate_window,
-        max_age=config.ttl,
-        max_bytes=config.max_bytes,
-        max_consumers=-1,
-        max_msg_size=config.max_value_size,
-        max_msgs=-1,
-        max_msgs_per_subject=config.history,
-        num_replicas=config.replicas,
-        storage=config.storage,
-        placement=config.placement,
-        republish=config.republish,
-        subject_delete_marker_ttl=marker_ttl,
-    )
+    stream = kv_stream_config(config)
     info = await js.add_stream(stream)
-    return KeyValue(
-        config.bucket,
-        f"KV_{config.bucket}",
-        f"$KV.{config.bucket}.",
-        js,
-        bool(info.config.allow_direct),
-    )
+    bucket = config.bucket
+    return KeyValue(bucket, f"KV_{bucket}", f"$KV.{bucket}.", js, bool(info.config.allow_direct))
 
 
 async def delete_key_value(js: JetStream, bucket: str) -> bool:

@@ -7,12 +7,13 @@ description (an :class:`nats.js.api.ObjectInfo` as JSON: size, chunk count,
 only the latest stays. The format is every NATS client's (the tests read and write
 objects with nats-py both ways).
 
-Data streams through: :meth:`ObjectStore.put` reads one chunk from its source,
-publishes it and waits for the stream's ack before reading the next, and
-:meth:`ObjectStore.get` fetches one chunk at a time (a direct get of the next message
-on the object's chunk subject) and hands it to ``writeinto`` before fetching the next.
-So a large object passes through in memory bounded by the chunk size, with no thread
-pool and nothing running in the background. The digest is computed while the data
+Data streams through: :meth:`ObjectStore.put` reads a chunk from its source and
+publishes it, with at most ``PUT_WINDOW`` chunks awaiting the stream's ack, and
+:meth:`ObjectStore.get` fetches the next chunks of the object's chunk subject with one
+batched direct get (``GET_WINDOW`` bytes; one chunk per request before nats-server
+2.11) and hands each to ``writeinto`` before fetching more. So a large object passes
+through in memory bounded by a few chunks, with no thread pool and nothing running in
+the background. The digest is computed while the data
 passes and checked at the end of a get (:class:`DigestMismatchError`).
 
 The API follows nats-py's ``nats.js.object_store.ObjectStore``.
@@ -20,19 +21,14 @@ The API follows nats-py's ``nats.js.object_store.ObjectStore``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import datetime
 import hashlib
-import inspect
 import json
-import secrets
-import string
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -43,13 +39,26 @@ from .errors import (
     BadObjectMetaError,
     BucketNotFoundError,
     DigestMismatchError,
-    InvalidObjectNameError,
     LinkIsABucketError,
     NotFoundError,
     ObjectAlreadyExists,
     ObjectNotFoundError,
+    api_error,
 )
-from .kv import MSG_ROLLUP_SUBJECT, Watcher, check_bucket_name
+from .kv_protocol import MSG_ROLLUP_SUBJECT, check_bucket_name
+from .kv_watch import Watcher
+from .object_store_data import (
+    ObjectData,
+    Writer,
+    check_name,
+    chunked,
+    encode_name,
+    format_digest,
+    new_nuid,
+    obj_stream_config,
+    parse_digest,
+    write_to,
+)
 
 if TYPE_CHECKING:
     from .context import JetStream
@@ -68,118 +77,22 @@ __all__ = (
 OBJ_DEFAULT_CHUNK_SIZE = 128 * 1024
 PUT_WINDOW = 4
 """Chunks of one put published and not yet acknowledged, at most (bounds its memory)."""
-OBJ_DIGEST_TYPE = "SHA-256="
-_NUID_ALPHABET = string.ascii_letters + string.digits
-_CLEANUP_TIMEOUT = 5.0
+GET_WINDOW = 1024 * 1024
+"""Bytes of chunks one get asks for at once (batched direct get), at most."""
+GET_BATCH_MAX = 16
+"""Chunks one get asks for at once, at most (whatever their size)."""
 
 
-class _AsyncReader(Protocol):
-    async def read(self, size: int = -1, /) -> bytes: ...
-
-
-class _Reader(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
-
-
-class Writer(Protocol):
-    """Where :meth:`ObjectStore.get` writes: ``write(bytes)``, sync (a binary file) or async."""
-
-    def write(self, data: bytes, /) -> object: ...
-
-
-ObjectData = str | bytes | bytearray | memoryview | _Reader | _AsyncReader | AsyncIterable[bytes]
-"""What :meth:`ObjectStore.put` reads from."""
-
-
-def _new_nuid() -> str:
-    return "".join(secrets.choice(_NUID_ALPHABET) for _ in range(22))
-
-
-def _encode_name(name: str) -> str:
-    return base64.urlsafe_b64encode(name.encode()).decode()
-
-
-def _digest(sha: bytes) -> str:
-    return OBJ_DIGEST_TYPE + base64.urlsafe_b64encode(sha).decode()
-
-
-def _decode_digest(digest: str | None) -> bytes:
-    if not digest or digest[: len(OBJ_DIGEST_TYPE)].upper() != OBJ_DIGEST_TYPE.upper():
-        raise BadObjectMetaError(f"object digest {digest!r} is not SHA-256=<base64url>")
-    encoded = digest[len(OBJ_DIGEST_TYPE) :]
+def _batch_get_supported(server_info: dict[str, Any]) -> bool:
+    """Batched direct gets (``batch`` with an end-of-batch status) came in nats-server 2.11."""
     try:
-        return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-    except (binascii.Error, ValueError):
-        raise BadObjectMetaError(f"object digest {digest!r} is not valid base64url") from None
+        major, minor = (int(part) for part in str(server_info.get("version", "")).split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (2, 11)
 
 
-def _check_name(name: Any) -> str:
-    if not isinstance(name, str) or not name:
-        raise InvalidObjectNameError(f"invalid object name {name!r}: a non-empty string is needed")
-    return name
-
-
-async def _rechunk(pieces: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
-    """Pieces of any size as chunks of ``size`` bytes (the last one may be shorter)."""
-    buffer = bytearray()
-    async for piece in pieces:
-        if not isinstance(piece, (bytes, bytearray, memoryview)):
-            raise TypeError(f"object data must be bytes, got {type(piece).__name__}")
-        if not buffer and len(piece) == size:
-            yield bytes(piece)
-            continue
-        buffer += piece
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-    if buffer:
-        yield bytes(buffer)
-
-
-async def _read_pieces(reader: Any, size: int) -> AsyncIterator[bytes]:
-    while True:
-        piece = reader.read(size)
-        if inspect.isawaitable(piece):
-            piece = await piece
-        if isinstance(piece, str):
-            raise TypeError("object data must be bytes: open the file in binary mode ('rb')")
-        if not piece:
-            return
-        yield piece
-
-
-async def _iter_pieces(iterable: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-    async for piece in iterable:
-        yield piece
-
-
-def _chunks(data: ObjectData, size: int) -> AsyncIterator[bytes]:
-    """The data as chunks of ``size`` bytes, read one at a time."""
-    if isinstance(data, str):
-        data = data.encode()
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return _slices(memoryview(data).cast("B"), size)
-    if hasattr(data, "__aiter__"):
-        return _rechunk(_iter_pieces(data), size)  # type: ignore[arg-type]
-    if hasattr(data, "read"):
-        if hasattr(data, "encoding") and hasattr(data, "buffer"):  # a text file
-            data = data.buffer
-        return _rechunk(_read_pieces(data, size), size)
-    raise TypeError(
-        "object data must be bytes, str, a binary file, an object with an async read() "
-        f"or an async iterable of bytes, got {type(data).__name__}"
-    )
-
-
-async def _slices(view: memoryview, size: int) -> AsyncIterator[bytes]:
-    for start in range(0, len(view), size):
-        yield bytes(view[start : start + size])
-
-
-async def _write(writeinto: Writer, data: bytes) -> None:
-    result = writeinto.write(data)
-    if inspect.isawaitable(result):
-        await result
+_CLEANUP_TIMEOUT = 5.0
 
 
 class ObjectStore:
@@ -238,7 +151,7 @@ class ObjectStore:
         return f"ObjectStore(bucket={self._name!r})"
 
     def _meta_subject(self, name: str) -> str:
-        return f"$O.{self._name}.M.{_encode_name(name)}"
+        return f"$O.{self._name}.M.{encode_name(name)}"
 
     def _chunk_subject(self, nuid: str) -> str:
         return f"$O.{self._name}.C.{nuid}"
@@ -257,7 +170,7 @@ class ObjectStore:
 
     async def get_info(self, name: str, show_deleted: bool = False) -> api.ObjectInfo:
         """The object's description; :class:`ObjectNotFoundError` if none (or deleted)."""
-        _check_name(name)
+        check_name(name)
         try:
             msg = await self._js.get_msg(
                 self._stream, subject=self._meta_subject(name), direct=self._direct
@@ -313,36 +226,94 @@ class ObjectStore:
         parts: list[bytes] = []
         sha = hashlib.sha256()
         size = 0
-        async for chunk in self._read_chunks(info):
+
+        async def take(chunk: bytes) -> None:
+            nonlocal size
             sha.update(chunk)
             size += len(chunk)
             if writeinto is None:
                 parts.append(chunk)
             else:
-                await _write(writeinto, chunk)
-        if size != info.size or sha.digest() != _decode_digest(info.digest):
+                await write_to(writeinto, chunk)
+
+        await self._read_chunks(info, take)
+        if size != info.size or sha.digest() != parse_digest(info.digest):
             raise DigestMismatchError(
                 f"object {name!r} in bucket {self._name!r}: read {size} bytes with digest "
-                f"{_digest(sha.digest())}, its description says {info.size} bytes, {info.digest}"
+                f"{format_digest(sha.digest())}, its description says {info.size} bytes, "
+                f"{info.digest}"
             )
         if writeinto is None:
             result.data = b"".join(parts)
         return result
 
-    async def _read_chunks(self, info: api.ObjectInfo) -> AsyncIterator[bytes]:
-        """The object's chunks in order, one direct get each."""
+    async def _read_chunks(
+        self, info: api.ObjectInfo, take: Callable[[bytes], Awaitable[None]]
+    ) -> None:
+        """Hand the object's chunks to ``take`` in order, each before fetching more.
+
+        Stops early when the stream holds fewer chunks than described (the caller then
+        reports a digest mismatch).
+        """
         subject = self._chunk_subject(info.nuid)
+        count = info.chunks or 0
+        if self._direct and _batch_get_supported(self._js.client.server_info):
+            await self._read_batches(subject, count, info.options, take)
+            return
         seq = 1
-        for _ in range(info.chunks or 0):
+        for _ in range(count):
             try:
                 msg = await self._js.get_msg(
                     self._stream, seq=seq, subject=subject, direct=self._direct, next=True
                 )
             except NotFoundError:
-                break  # fewer chunks than described: reported as a digest mismatch
+                return
             assert msg.seq is not None
             seq = msg.seq + 1
-            yield msg.data or b""
+            await take(msg.data or b"")
+
+    async def _read_batches(
+        self,
+        subject: str,
+        count: int,
+        options: api.ObjectMetaOptions | None,
+        take: Callable[[bytes], Awaitable[None]],
+    ) -> None:
+        """Direct gets of up to ``GET_WINDOW`` bytes of chunks per request (server 2.11+).
+
+        One round trip per batch instead of per chunk; at most one batch is held.
+        """
+        nc = self._js.client
+        chunk_size = (options.max_chunk_size if options else None) or OBJ_DEFAULT_CHUNK_SIZE
+        per_batch = max(1, min(GET_BATCH_MAX, GET_WINDOW // chunk_size))
+        target = f"{self._js.prefix}.DIRECT.GET.{self._stream}"
+        timeout = self._js.timeout
+        inbox = nc.new_inbox()
+        sub = await nc.subscribe(inbox)
+        try:
+            seq = 1
+            while count > 0:
+                request = {"seq": seq, "next_by_subj": subject, "batch": min(count, per_batch)}
+                await nc.publish(target, json.dumps(request).encode(), reply=inbox)
+                got = 0
+                while True:
+                    msg = await sub.next_msg(timeout)
+                    if msg.status is None:
+                        seq = int((msg.headers or {})["Nats-Sequence"]) + 1
+                        got += 1
+                        count -= 1
+                        await take(msg.data)
+                    elif msg.status == 204:  # end of batch
+                        break
+                    elif msg.status == 404:  # no more chunks
+                        return
+                    else:
+                        raise api_error({"code": msg.status, "description": msg.description})
+                if not got:
+                    return
+        finally:
+            with anyio.CancelScope(shield=True):
+                await sub.unsubscribe()
 
     # ------------------------------------------------------------------ writes
 
@@ -353,9 +324,10 @@ class ObjectStore:
 
         ``data`` is bytes or str, a binary file (read one chunk at a time in this
         thread: fine for local files), an object with an async ``read(n)`` (an anyio
-        or trio file) or an async iterable of bytes of any sizes. Each chunk is
-        published and acknowledged before the next is read, so memory stays bounded
-        by the chunk size (``meta.options.max_chunk_size``, 128 KiB by default).
+        or trio file), or an iterable or async iterable of bytes of any sizes. Chunks
+        are read as they are published, at most ``PUT_WINDOW`` of them awaiting the
+        stream's ack, so memory stays bounded by a few chunks
+        (``meta.options.max_chunk_size``, 128 KiB by default).
         """
         if meta is None:
             meta = api.ObjectMeta(name=name)
@@ -366,7 +338,7 @@ class ObjectStore:
                 headers=meta.headers,
                 options=meta.options,
             )
-        obj = _check_name(meta.name)
+        obj = check_name(meta.name)
         options = meta.options or api.ObjectMetaOptions()
         chunk_size = options.max_chunk_size or OBJ_DEFAULT_CHUNK_SIZE
         options = api.ObjectMetaOptions(link=options.link, max_chunk_size=chunk_size)
@@ -374,14 +346,14 @@ class ObjectStore:
             previous: api.ObjectInfo | None = await self.get_info(obj)
         except ObjectNotFoundError:
             previous = None
-        nuid = _new_nuid()
+        nuid = new_nuid()
         chunk_subject = self._chunk_subject(nuid)
         sha = hashlib.sha256()
         size = chunks = 0
         in_flight: deque[PubAckFuture] = deque()
         timeout = self._js.timeout
         try:
-            async for chunk in _chunks(data, chunk_size):
+            async for chunk in chunked(data, chunk_size):
                 sha.update(chunk)
                 if len(in_flight) >= PUT_WINDOW:
                     await in_flight.popleft().result(timeout)
@@ -396,7 +368,7 @@ class ObjectStore:
                 nuid=nuid,
                 size=size,
                 chunks=chunks,
-                digest=_digest(sha.digest()),
+                digest=format_digest(sha.digest()),
                 mtime=datetime.datetime.now(datetime.timezone.utc).isoformat(),
                 description=meta.description,
                 headers=meta.headers,
@@ -426,7 +398,7 @@ class ObjectStore:
         Renaming onto an existing object raises :class:`ObjectAlreadyExists`.
         """
         info = await self.get_info(name)
-        new_name = _check_name(meta.name or name)
+        new_name = check_name(meta.name or name)
         if new_name != name:
             try:
                 await self.get_info(new_name)
@@ -448,7 +420,7 @@ class ObjectStore:
 
         Getting the link gets the object. (Go's ``AddLink``; nats-py reads links too.)
         """
-        _check_name(name)
+        check_name(name)
         if obj.deleted:
             raise ObjectNotFoundError(f"cannot link to {obj.name!r}: it was deleted")
         if obj.is_link():
@@ -457,7 +429,7 @@ class ObjectStore:
 
     async def add_bucket_link(self, name: str, bucket: ObjectStore) -> api.ObjectInfo:
         """Store ``name`` as a link to a whole bucket (Go's ``AddBucketLink``)."""
-        _check_name(name)
+        check_name(name)
         return await self._put_link(name, api.ObjectLink(bucket=bucket.bucket))
 
     async def _put_link(self, name: str, link: api.ObjectLink) -> api.ObjectInfo:
@@ -470,7 +442,7 @@ class ObjectStore:
         info = api.ObjectInfo(
             name=name,
             bucket=self._name,
-            nuid=_new_nuid(),
+            nuid=new_nuid(),
             size=0,
             chunks=0,
             mtime=datetime.datetime.now(datetime.timezone.utc).isoformat(),
@@ -602,26 +574,10 @@ async def create_object_store(
     config = (config or api.ObjectStoreConfig()).evolve(**params)
     if bucket is not None:
         config = config.evolve(bucket=bucket)
-    name = check_bucket_name(config.bucket)
-    max_bytes = config.max_bytes
-    if max_bytes == 0:
-        max_bytes = -1
-    stream = api.StreamConfig(
-        name=f"OBJ_{name}",
-        description=config.description,
-        subjects=[f"$O.{name}.C.>", f"$O.{name}.M.>"],
-        max_age=config.ttl,
-        max_bytes=max_bytes,
-        max_consumers=0,
-        storage=config.storage,
-        num_replicas=config.replicas,
-        placement=config.placement,
-        discard=api.DiscardPolicy.NEW,
-        allow_rollup_hdrs=True,
-        allow_direct=True,
-    )
+    stream = obj_stream_config(config)
     info = await js.add_stream(stream)
-    return ObjectStore(name, f"OBJ_{name}", js, bool(info.config.allow_direct))
+    assert config.bucket is not None and stream.name is not None
+    return ObjectStore(config.bucket, stream.name, js, bool(info.config.allow_direct))
 
 
 async def delete_object_store(js: JetStream, bucket: str) -> bool:
