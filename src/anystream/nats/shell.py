@@ -81,7 +81,7 @@ class IOShell:
         self._connected = anyio.Event()
         self._closing = False
         self._closed_event = anyio.Event()
-        self._requests: dict[str, Any] = {}
+        self._requests: dict[str, Reply] = {}
         self._bg_tg: anyio.abc.TaskGroup | None = None
         self._bg_scope = anyio.CancelScope()
         self._bg_done = anyio.Event()
