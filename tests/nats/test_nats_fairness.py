@@ -70,3 +70,14 @@ async def test_without_checkpoints_the_backlog_is_taken_in_one_go() -> None:
     # The control case: what the reader would do without checkpoints.
     seen = await _turns_during_backlog(read_checkpoint_events=10**9, read_checkpoint_budget=3600)
     assert seen == []
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("read_checkpoint_events", 0), ("read_checkpoint_budget", -1.0)]
+)
+async def test_checkpoint_options_out_of_range_are_refused(option: str, value: float) -> None:
+    server = ScriptedServer()
+    with pytest.raises(ValueError, match=option):
+        async with nats.connect(server.url, connector=server.connector, **{option: value}):  # type: ignore[arg-type]
+            pass
+    assert server.opened == 0

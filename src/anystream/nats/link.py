@@ -101,7 +101,7 @@ class Link:
         receive_data = owner._proto.receive_data
         receive = self.stream.receive
         handle = self._handle
-        every = max(1, owner._opts.read_checkpoint_events)
+        every = owner._opts.read_checkpoint_events
         budget = owner._opts.read_checkpoint_budget
         clock = time.perf_counter
         checkpoint = anyio.lowlevel.checkpoint

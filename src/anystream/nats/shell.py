@@ -57,6 +57,14 @@ class IOShell:
     """State and background tasks of a client; the public API is in :class:`Client`."""
 
     def __init__(self, servers: Sequence[str], options: Options) -> None:
+        if options.read_checkpoint_events < 1:
+            raise ValueError(
+                f"read_checkpoint_events must be at least 1, got {options.read_checkpoint_events}"
+            )
+        if options.read_checkpoint_budget < 0:
+            raise ValueError(
+                f"read_checkpoint_budget must be >= 0 seconds, got {options.read_checkpoint_budget}"
+            )
         self._opts = options
         self._pool = ServerPool(servers, randomize=options.randomize)
         self._backoff = Backoff(
@@ -81,7 +89,7 @@ class IOShell:
         self._connected = anyio.Event()
         self._closing = False
         self._closed_event = anyio.Event()
-        self._requests: dict[str, Any] = {}
+        self._requests: dict[str, Reply] = {}
         self._bg_tg: anyio.abc.TaskGroup | None = None
         self._bg_scope = anyio.CancelScope()
         self._bg_done = anyio.Event()
