@@ -12,7 +12,7 @@ what happens to messages: with faststream the handler runs again on every
 redelivery. Only a handler that finished and acked its message (itself, or by
 faststream's ack policy on a normal return) is remembered; a NAK, a reject, a
 raised exception or a cancelled handler are not, so their messages are redelivered
-and handled again exactly as with faststream. A first delivery is never skipped.
+and handled again exactly as with faststream.
 
 Scope: one process, bounded memory (the most recent ``capacity`` messages per
 broker). A message redelivered to *another* process (a restart, a second worker)
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from datetime import datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -43,28 +44,29 @@ DEFAULT_REDELIVERY_MEMORY = 100_000
 _JS_ACK_PREFIX = "$JS.ACK."
 
 
-def jetstream_key(raw: Any) -> tuple[str, str, int] | None:
-    """``(stream, consumer, stream sequence)`` of a JetStream message, else None."""
+#: (stream, consumer, stream sequence, time the message was stored).
+Key = tuple[str, str, int, datetime]
+
+
+def jetstream_key(raw: Any) -> Key | None:
+    """What identifies a JetStream message across its deliveries, else None.
+
+    The stream sequence alone does not: a stream deleted and created again (same
+    name) numbers its messages from 1 again. With the time the server stored the
+    message (in the ack subject of every delivery, unchanged by a redelivery, and
+    kept across a server restart, unlike the delivery count) a new message never
+    matches one remembered from before.
+    """
     reply = getattr(raw, "reply", None)
     if not isinstance(reply, str) or not reply.startswith(_JS_ACK_PREFIX):
         return None
     try:
         metadata = raw.metadata
-        return metadata.stream, metadata.consumer, int(metadata.sequence.stream)
+        stream_sequence = int(metadata.sequence.stream)
+        stored: datetime = metadata.timestamp
+        return metadata.stream, metadata.consumer, stream_sequence, stored
     except Exception:  # not parseable: treat as an ordinary message
         return None
-
-
-def is_redelivery(raw: Any) -> bool:
-    """True unless the server says this is the message's first delivery.
-
-    A first delivery is never skipped, even when its key is remembered: a stream
-    deleted and created again (same name) numbers its messages from 1 again.
-    """
-    try:
-        return int(raw.metadata.num_delivered) > 1
-    except Exception:
-        return True
 
 
 def will_be_acked(msg: Any, context: Any) -> bool:
@@ -98,9 +100,9 @@ class _Guarded(PerMessage):
         key = jetstream_key(getattr(msg, "raw_message", None))
         if key is None:
             return await call_next(msg)
-        if key in guard and is_redelivery(msg.raw_message):
+        if key in guard:
             guard.skipped += 1
-            logger.info("skipped a redelivery of %s/%s #%d: already handled", *key)
+            logger.info("skipped a redelivery of %s/%s #%d: already handled", *key[:3])
             await msg.ack()
             return None
         result = await call_next(msg)
@@ -120,19 +122,19 @@ class RedeliveryGuard:
         self.capacity = capacity
         #: Redeliveries acked without running the handler.
         self.skipped = 0
-        self._handled: OrderedDict[tuple[str, str, int], None] = OrderedDict()
+        self._handled: OrderedDict[Key, None] = OrderedDict()
 
     def __call__(self, msg: Any, /, *, context: Any) -> _Guarded:
         return _Guarded(msg, context=context, owner=self)
 
-    def __contains__(self, key: tuple[str, str, int]) -> bool:
+    def __contains__(self, key: Key) -> bool:
         return key in self._handled
 
     def __len__(self) -> int:
         """Messages remembered as handled and acked."""
         return len(self._handled)
 
-    def remember(self, key: tuple[str, str, int]) -> None:
+    def remember(self, key: Key) -> None:
         handled = self._handled
         handled[key] = None
         if len(handled) > self.capacity:

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import pytest
 from faststream import AckPolicy
 from faststream.exceptions import NackMessage
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage
 from nats.aio.msg import Msg
 
+import nats
 from anystream.asgi import AsgiFastStream
 from anystream.redelivery import guard_for
 from anystream.testing import NatsServer, lifespan
@@ -251,6 +253,45 @@ async def test_without_the_guard_a_late_ack_runs_the_handler_again(
         await broker.publish("order-1", subject, stream=stream)
         await wait_until(lambda: len(ledger.runs) >= 2, timeout=10)
     assert ledger.bodies()[:2] == ["order-1", "order-1"]
+
+
+def _recreate_stream_blocking(url: str, name: str, subject: str) -> None:
+    async def main() -> None:
+        nc = await nats.connect(url)
+        try:
+            js = nc.jetstream()
+            await js.delete_stream(name)
+            await js.add_stream(name=name, subjects=[subject])
+        finally:
+            await nc.close()
+
+    anyio.run(main, backend="asyncio")
+
+
+async def test_with_the_guard_on_a_new_message_in_a_recreated_stream_is_handled(
+    jetstream_server: NatsServer, subject: str
+) -> None:
+    """A stream deleted and created again numbers its messages from 1 again: the new
+    message #1 is not the remembered #1 (and is not a redelivery)."""
+
+    async def ack(body: str, msg: NatsMessage, ledger: Ledger) -> None:
+        pass
+
+    app, ledger, stream = jetstream_app(jetstream_server.url, subject, ack, redelivery_memory=1000)
+    (broker,) = app.brokers
+    async with lifespan(app):
+        await broker.publish("before", subject, stream=stream)
+        await wait_until(lambda: len(ledger.runs) >= 1, timeout=10)
+    await anyio.to_thread.run_sync(
+        _recreate_stream_blocking, jetstream_server.url, stream, subject
+    )
+    async with lifespan(app):  # the same broker and guard
+        await broker.publish("after", subject, stream=stream)
+        await wait_until(lambda: len(ledger.runs) >= 2, timeout=10)
+    guard = guard_for(broker)
+    assert guard is not None
+    assert guard.skipped == 0
+    assert ledger.runs == [("before", 1), ("after", 1)]
 
 
 # What the guard reads from faststream and nats-py to tell an ack from a NAK.

@@ -10,7 +10,6 @@ from faststream.asgi.request import AsgiRequest
 
 import anystream.asgi as ours
 from anystream.asgi import AsgiResponse, JSONResponse, Request
-from anystream.asgi.handlers import new_request
 from tests.helpers import client
 
 pytestmark = pytest.mark.anyio
@@ -84,6 +83,8 @@ async def test_contract_asgi_request_takes_a_preset_query_and_an_instance_json()
 
     async def send(message: Any) -> None:
         pass
+
+    from anystream.asgi.handlers import new_request
 
     scope = {"type": "http", "method": "GET", "query_string": b"q=%C3%A9", "headers": []}
     assert not hasattr(AsgiRequest, "__slots__"), "AsgiRequest has __slots__ now"
