@@ -11,8 +11,8 @@
 built on (over the codec in :mod:`anystream.nats.protocol`).
 
 ``from anystream.nats import NatsBroker`` gives faststream's ``NatsBroker`` on this client
-(:mod:`anystream.nats.broker`); it is imported on first use, so importing the client alone
-does not import faststream.
+(:mod:`anystream.nats.broker`); that module, and faststream's NATS broker with it, is
+imported on first use only.
 """
 
 from typing import TYPE_CHECKING, Any
