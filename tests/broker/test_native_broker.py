@@ -319,3 +319,17 @@ async def test_pipelined_jetstream_publishes_through_the_driver(js_url: str, sub
         await js.publish_async_completed()
         acks = [await future for future in futures]
     assert [ack.seq for ack in acks] == list(range(1, 51))
+
+
+async def test_the_test_client_with_a_real_connection(js_url: str, subject: str) -> None:
+    broker = NatsBroker(js_url)
+
+    @broker.subscriber(subject)
+    async def handle(body: str) -> str:
+        return body.upper()
+
+    async with TestNatsBroker(broker, with_real=True) as br:
+        await br.publish("hi", subject)
+        await handle.wait_call(timeout=5)
+        handle.mock.assert_called_once_with("hi")
+        assert isinstance(br.connection, CompatClient)
