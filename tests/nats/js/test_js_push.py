@@ -280,3 +280,20 @@ async def test_ordered_consumer_with_a_callback(js: JetStream, stream_name: str)
         await all_in.wait()
     assert seqs == list(range(1, 21))
     await sub.unsubscribe()
+
+
+async def test_a_durable_named_in_the_config_is_bound_again(
+    js: JetStream, stream_name: str
+) -> None:
+    await fill(js, stream_name, 2)
+    config = api.ConsumerConfig(durable_name="worker", ack_wait=0.5)
+    sub = await js.subscribe(stream_name, config=config)
+    await (await sub.next_msg(timeout=2)).ack_sync()
+    await sub.unsubscribe()
+    with anyio.fail_after(5):
+        while (await js.consumer_info(stream_name, "worker")).push_bound:
+            await anyio.sleep(0.05)
+    sub = await js.subscribe(stream_name, config=config)
+    assert (await sub.next_msg(timeout=3)).data == b"1"
+    assert sub.consumer == "worker"
+    await sub.unsubscribe()

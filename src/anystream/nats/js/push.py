@@ -252,9 +252,10 @@ async def subscribe(
     if ordered_consumer and (durable or queue):
         raise ValueError("an ordered consumer is ephemeral: no durable name or queue")
     info: api.ConsumerInfo | None = None
-    if durable:
+    name = durable or (config.durable_name if config and not ordered_consumer else None)
+    if name:
         try:
-            info = await js.consumer_info(stream, durable)
+            info = await js.consumer_info(stream, name)
         except NotFoundError:
             info = None
     if info is not None:
