@@ -157,12 +157,13 @@ class PullSubscription:
         no_wait: bool = False,
         max_bytes: int | None = None,
     ) -> list[JsMsg]:
-        """Up to ``batch`` messages, waiting at most ``timeout`` seconds for the first ones.
+        """Up to ``batch`` messages: those available at once, else what comes in ``timeout``.
 
-        Returns what arrived once the batch is full or the request ended (expired, no
-        messages with ``no_wait``, ``max_bytes`` reached); raises
-        :class:`FetchTimeoutError` (a :class:`NatsTimeoutError`) when nothing came.
-        ``heartbeat`` asks the server for idle heartbeats: missing two ends the fetch.
+        First asks for what the consumer has now (``no_wait``: answered at once). When
+        that is nothing, asks again and waits up to ``timeout`` s for the batch to fill
+        (the request ends early with ``max_bytes`` reached, or two missed ``heartbeat``).
+        Raises :class:`FetchTimeoutError` (a :class:`NatsTimeoutError`) when nothing came;
+        with ``no_wait`` it never waits.
         """
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
