@@ -13,9 +13,11 @@ from anystream.nats.js import (
     NoStreamResponseError,
     StreamNameAlreadyInUseError,
     StreamNotFoundError,
+    TooManyStalledMsgsError,
     WrongLastMsgIdError,
     WrongLastSequenceError,
 )
+from anystream.nats.js.publish import AsyncPublisher
 from anystream.testing import NatsServer
 from nats.js import api
 
@@ -174,3 +176,20 @@ async def test_server_without_jetstream_says_so(nats_server: NatsServer) -> None
     async with nats.connect(nats_server.url) as nc:
         with pytest.raises(JetStreamNotEnabledError, match="JetStream"):
             await JetStream(nc).account_info()
+
+
+async def test_publish_async_without_a_stream_fails_its_future(js: JetStream) -> None:
+    future = await js.publish_async("no.stream.here", b"x")
+    with pytest.raises(NoStreamResponseError):
+        await future.result(timeout=5)
+
+
+async def test_publish_async_waits_for_room_then_gives_up(js: JetStream, subject: str) -> None:
+    # A core subscriber takes the messages and never acks: the window stays full.
+    await js.client.subscribe(subject)
+    publisher = AsyncPublisher(js.client, max_pending=2)
+    for _ in range(2):
+        await publisher.publish(subject, b"x", headers=None, wait_stall=None)
+    with pytest.raises(TooManyStalledMsgsError):
+        await publisher.publish(subject, b"x", headers=None, wait_stall=0.2)
+    assert publisher.pending == 2
