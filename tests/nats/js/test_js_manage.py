@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from anystream import nats
+from anystream.nats import NatsTimeoutError
 from anystream.nats.js import (
+    APITimeoutError,
     ConsumerNotFoundError,
     JetStream,
     JetStreamNotEnabledError,
@@ -193,3 +195,19 @@ async def test_publish_async_waits_for_room_then_gives_up(js: JetStream, subject
     with pytest.raises(TooManyStalledMsgsError):
         await publisher.publish(subject, b"x", headers=None, wait_stall=0.2)
     assert publisher.pending == 2
+
+
+async def test_a_silent_server_gives_a_jetstream_timeout(stream_name: str) -> None:
+    server = NatsServer(jetstream=True).start()
+    try:
+        async with nats.connect(server.url) as nc:
+            js = JetStream(nc, timeout=0.3)
+            await js.add_stream(name=stream_name, subjects=[stream_name])
+            server.pause()
+            with pytest.raises(APITimeoutError, match="did not answer"):
+                await js.stream_info(stream_name)
+            with pytest.raises(NatsTimeoutError, match="no ack"):
+                await js.publish(stream_name, b"x")
+            server.resume()
+    finally:
+        server.close()

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from nats.js import api
 
-from ..errors import NoRespondersError
-from .errors import NoStreamResponseError
+from ..errors import NatsTimeoutError, NoRespondersError
+from .errors import APITimeoutError, NoStreamResponseError
 from .manager import JetStreamManager, check_api_response, load
 from .publish import AsyncPublisher, PubAckFuture, pub_headers
 from .pull import PullSubscription, pull_subscribe
@@ -78,6 +78,11 @@ class JetStream(JetStreamManager):
                 timeout=timeout or self._timeout,
                 headers=pub_headers(headers, stream),
             )
+        except NatsTimeoutError:
+            raise APITimeoutError(
+                f"no ack from a stream for the publish to {subject!r} within "
+                f"{timeout or self._timeout} s"
+            ) from None
         except NoRespondersError:
             raise NoStreamResponseError(subject) from None
         return load(api.PubAck, check_api_response(msg.data))
