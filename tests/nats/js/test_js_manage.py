@@ -201,8 +201,8 @@ async def test_a_silent_server_gives_a_jetstream_timeout(stream_name: str) -> No
     server = NatsServer(jetstream=True).start()
     try:
         async with nats.connect(server.url) as nc:
+            await JetStream(nc).add_stream(name=stream_name, subjects=[stream_name])
             js = JetStream(nc, timeout=0.3)
-            await js.add_stream(name=stream_name, subjects=[stream_name])
             server.pause()
             with pytest.raises(APITimeoutError, match="did not answer"):
                 await js.stream_info(stream_name)
