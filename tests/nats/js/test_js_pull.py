@@ -76,7 +76,7 @@ async def test_fetch_waits_for_a_message_published_later(js: JetStream, stream_n
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(publish_later)
-        msgs = await sub.fetch(1, timeout=5, heartbeat=0.1)
+        msgs = await sub.fetch(1, timeout=5, heartbeat=0.5)
     assert [m.data for m in msgs] == [b"late"]
 
 

@@ -234,7 +234,7 @@ async def test_ordered_consumer_recreates_itself_when_heartbeats_stop(
     await js.publish(stream_name, b"2")
     msg = await sub.next_msg(timeout=5)
     assert (msg.data, msg.metadata.sequence.stream) == (b"2", 3)
-    assert sub.consumer != first and sub.resets == 1
+    assert sub.consumer != first and sub.resets >= 1
     await sub.unsubscribe()
 
 
