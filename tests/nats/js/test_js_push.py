@@ -220,6 +220,9 @@ async def test_ordered_consumer_recovers_from_dropped_messages(
             seqs.append((await sub.next_msg(timeout=5)).metadata.sequence.stream)
     assert seqs == list(range(1, 201))
     assert sub.resets >= 1
+    with anyio.fail_after(2):  # the replaced consumers were deleted
+        while [c.name for c in await js.consumers_info(stream_name)] != [sub.consumer]:
+            await anyio.sleep(0.05)
     await sub.unsubscribe()
 
 

@@ -13,6 +13,7 @@ the subscription and awaits the callback for each message, then acks it unless
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -133,7 +134,7 @@ class PushSubscription:
     async def _restart(self, why: str) -> None:
         """Recreate the ordered consumer on a new deliver subject; retry until it works."""
         logger.debug("ordered consumer %s on %s: %s, recreating", self._consumer, self._stream, why)
-        old = self._sub
+        old, replaced = self._sub, self._consumer
         inbox = self._nc.new_inbox()
         self._sub = await self._nc.subscribe(
             inbox,
@@ -141,6 +142,10 @@ class PushSubscription:
             pending_bytes_limit=old.pending_bytes_limit,
         )
         await old.unsubscribe()
+        # Delete the replaced consumer, without waiting for the answer (if this does not
+        # get through, the server drops it after its inactive threshold anyway).
+        with contextlib.suppress(NatsError):
+            await self._nc.publish(f"{self._js.prefix}.CONSUMER.DELETE.{self._stream}.{replaced}")
         config = self._state.restart_config(inbox)
         delay = 0.05
         while True:
