@@ -202,6 +202,9 @@ async def test_ordered_consumer_delivers_everything_in_order(
     assert seqs == list(range(1, 51))
     assert sub.resets == 0
     await sub.unsubscribe()
+    with anyio.fail_after(2):  # deleted with the subscription
+        while await js.consumers_info(stream_name):
+            await anyio.sleep(0.05)
 
 
 async def test_ordered_consumer_recovers_from_dropped_messages(

@@ -142,10 +142,7 @@ class PushSubscription:
             pending_bytes_limit=old.pending_bytes_limit,
         )
         await old.unsubscribe()
-        # Delete the replaced consumer, without waiting for the answer (if this does not
-        # get through, the server drops it after its inactive threshold anyway).
-        with contextlib.suppress(NatsError):
-            await self._nc.publish(f"{self._js.prefix}.CONSUMER.DELETE.{self._stream}.{replaced}")
+        await self._forget(replaced)
         config = self._state.restart_config(inbox)
         delay = 0.05
         while True:
@@ -160,6 +157,12 @@ class PushSubscription:
                 continue
             self._consumer = info.name
             return
+
+    async def _forget(self, consumer: str) -> None:
+        """Delete an ordered consumer, without waiting for the answer (if this does not
+        get through, the server drops it after its inactive threshold anyway)."""
+        with contextlib.suppress(NatsError):
+            await self._nc.publish(f"{self._js.prefix}.CONSUMER.DELETE.{self._stream}.{consumer}")
 
     async def next_msg(self, timeout: float | None = 1.0) -> JsMsg:
         """The next message; :class:`NatsTimeoutError` if none within ``timeout`` s."""
@@ -203,8 +206,13 @@ class PushSubscription:
     # ----------------------------------------------------------------- stopping
 
     async def unsubscribe(self) -> None:
-        """Stop receiving (queued messages are dropped; the callback task is stopped)."""
+        """Stop receiving (queued messages are dropped; the callback task is stopped).
+
+        An ordered consumer is deleted too: nobody else can use it.
+        """
         await self._sub.unsubscribe()
+        if self._state.ordered is not None:
+            await self._forget(self._consumer)
         if self._task is not None:
             self._task.cancel()
             await self._task.wait()
