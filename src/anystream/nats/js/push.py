@@ -220,6 +220,8 @@ class PushSubscription:
     async def drain(self, timeout: float | None = None) -> None:
         """Stop receiving once the messages in flight were handled (by the callback)."""
         await self._sub.drain(timeout)
+        if self._state.ordered is not None:
+            await self._forget(self._consumer)
         if self._task is not None:
             with anyio.move_on_after(timeout or 30.0) as scope:
                 await self._task.wait()
