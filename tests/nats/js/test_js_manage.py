@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from anystream import nats
@@ -211,3 +212,14 @@ async def test_a_silent_server_gives_a_jetstream_timeout(stream_name: str) -> No
             server.resume()
     finally:
         server.close()
+
+
+async def test_a_message_with_a_ttl_expires(js: JetStream, stream_name: str) -> None:
+    await js.add_stream(name=stream_name, subjects=[stream_name], allow_msg_ttl=True)
+    await js.publish(stream_name, b"short-lived", msg_ttl=1)
+    await js.publish(stream_name, b"kept")
+    assert (await js.stream_info(stream_name)).state.messages == 2
+    with anyio.fail_after(5):
+        while (await js.stream_info(stream_name)).state.messages != 1:
+            await anyio.sleep(0.1)
+    assert (await js.get_msg(stream_name, 2)).data == b"kept"

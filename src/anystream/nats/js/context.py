@@ -65,18 +65,21 @@ class JetStream(JetStreamManager):
         timeout: float | None = None,
         stream: str | None = None,
         headers: dict[str, str] | None = None,
+        msg_ttl: float | None = None,
     ) -> api.PubAck:
         """Publish to a stream and wait for its ack (raises the mapped error if refused).
 
         Deduplication and optimistic concurrency go in ``headers``, as with nats-py:
         ``Nats-Msg-Id``, ``Nats-Expected-Last-Sequence``, ``Nats-Expected-Last-Msg-Id``...
+        ``msg_ttl`` is the message's own time to live in seconds (the stream needs
+        ``allow_msg_ttl``).
         """
         try:
             msg = await self._nc.request(
                 subject,
                 payload,
                 timeout=timeout or self._timeout,
-                headers=pub_headers(headers, stream),
+                headers=pub_headers(headers, stream, msg_ttl),
             )
         except NatsTimeoutError:
             raise APITimeoutError(
@@ -94,6 +97,7 @@ class JetStream(JetStreamManager):
         wait_stall: float | None = None,
         stream: str | None = None,
         headers: dict[str, str] | None = None,
+        msg_ttl: float | None = None,
     ) -> PubAckFuture:
         """Publish without waiting for the ack: ``await`` the returned future for it.
 
@@ -103,7 +107,7 @@ class JetStream(JetStreamManager):
         if self._async is None:
             self._async = AsyncPublisher(self._nc)
         return await self._async.publish(
-            subject, payload, headers=pub_headers(headers, stream), wait_stall=wait_stall
+            subject, payload, headers=pub_headers(headers, stream, msg_ttl), wait_stall=wait_stall
         )
 
     def publish_async_pending(self) -> int:

@@ -27,11 +27,19 @@ __all__ = ("AsyncPublisher", "PubAckFuture", "pub_headers")
 DEFAULT_MAX_PENDING = 4000
 
 
-def pub_headers(headers: dict[str, str] | None, stream: str | None) -> dict[str, str] | None:
-    """The headers of a JetStream publish (``stream`` becomes ``Nats-Expected-Stream``)."""
-    if stream is None:
+def pub_headers(
+    headers: dict[str, str] | None, stream: str | None, msg_ttl: float | None = None
+) -> dict[str, str] | None:
+    """The headers of a JetStream publish: ``stream`` becomes ``Nats-Expected-Stream``,
+    ``msg_ttl`` (seconds) ``Nats-TTL`` (the caller's dict is not changed)."""
+    if stream is None and msg_ttl is None:
         return headers
-    return {**(headers or {}), api.Header.EXPECTED_STREAM.value: stream}
+    extra = dict(headers or {})
+    if stream is not None:
+        extra[api.Header.EXPECTED_STREAM.value] = stream
+    if msg_ttl is not None:
+        extra[api.Header.MSG_TTL.value] = str(int(msg_ttl))
+    return extra
 
 
 def pub_ack_result(msg: Msg, subject: str) -> api.PubAck | JetStreamError:
