@@ -166,7 +166,7 @@ class JetStream(JetStreamManager):
         config: api.ConsumerConfig | None = None,
         pending_msgs_limit: int = DEFAULT_PENDING_MSGS,
         pending_bytes_limit: int = DEFAULT_PENDING_BYTES,
-        inbox_prefix: str | None = None,
+        inbox_prefix: str | bytes | None = None,
     ) -> PullSubscription:
         """Create (or bind to) a pull consumer; :meth:`PullSubscription.fetch` from it."""
         return await pull_subscribe(

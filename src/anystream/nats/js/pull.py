@@ -245,7 +245,7 @@ async def pull_subscribe(
     config: api.ConsumerConfig | None,
     pending_msgs_limit: int,
     pending_bytes_limit: int,
-    inbox_prefix: str | None,
+    inbox_prefix: str | bytes | None,
 ) -> PullSubscription:
     """:meth:`JetStream.pull_subscribe`: bind to the durable if it exists, else create one."""
     if stream is None:
@@ -266,6 +266,8 @@ async def pull_subscribe(
         if not config.filter_subjects and not config.filter_subject:
             config.filter_subject = subject
         info = await js.add_consumer(stream, config)
+    if isinstance(inbox_prefix, bytes):  # nats-py's default is b"_INBOX."
+        inbox_prefix = inbox_prefix.decode()
     prefix = inbox_prefix.rstrip(".") if inbox_prefix else None
     inbox = f"{prefix}.{secrets.token_hex(11)}" if prefix else js.client.new_inbox()
     sub = await js.client.subscribe(
