@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from anystream.nats import NatsTimeoutError
-from anystream.nats.js import JetStream, JsMsg
+from anystream.nats.js import JetStream, JsMsg, PushSubscription
 from nats.js import api
 
 pytestmark = pytest.mark.anyio
@@ -303,3 +303,34 @@ async def test_a_durable_named_in_the_config_is_bound_again(
     assert (await sub.next_msg(timeout=3)).data == b"1"
     assert sub.consumer == "worker"
     await sub.unsubscribe()
+
+
+async def test_a_callback_can_unsubscribe_its_own_subscription(
+    js: JetStream, stream_name: str
+) -> None:
+    await fill(js, stream_name, 5)
+    seen: list[bytes] = []
+    holder: list[PushSubscription] = []
+
+    async def handle(msg: JsMsg) -> None:
+        seen.append(msg.data)
+        await holder[0].unsubscribe()
+
+    holder.append(await js.subscribe(stream_name, cb=handle))
+    await anyio.sleep(0.5)
+    assert seen == [b"0"]
+
+
+async def test_a_callback_can_drain_its_own_subscription(js: JetStream, stream_name: str) -> None:
+    await fill(js, stream_name, 3)
+    seen: list[bytes] = []
+    holder: list[PushSubscription] = []
+
+    async def handle(msg: JsMsg) -> None:
+        seen.append(msg.data)
+        with anyio.fail_after(1):  # does not wait for itself
+            await holder[0].drain()
+
+    holder.append(await js.subscribe(stream_name, cb=handle))
+    await anyio.sleep(0.5)
+    assert seen[0] == b"0" and len(seen) <= 3

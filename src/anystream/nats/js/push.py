@@ -14,6 +14,7 @@ the subscription and awaits the callback for each message, then acks it unless
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -48,6 +49,11 @@ DEFAULT_PENDING_BYTES = 256 * 1024 * 1024
 
 MsgHandler = Callable[[JsMsg], Awaitable[None]]
 
+# The push subscription whose callback task is running (to stop it from inside).
+_running: contextvars.ContextVar[PushSubscription | None] = contextvars.ContextVar(
+    "anystream_js_push_callback", default=None
+)
+
 
 class PushSubscription:
     """Messages a push consumer delivers: ``async for msg in sub`` or ``next_msg()``."""
@@ -70,6 +76,7 @@ class PushSubscription:
         self._config = config
         self._state = DeliveryState(config, ordered=ordered)
         self._task: BackgroundTask | None = None
+        self._closed = False
         self._delivered = 0
 
     @property
@@ -113,6 +120,8 @@ class PushSubscription:
     async def _next(self) -> JsMsg:
         state = self._state
         while True:
+            if self._closed:
+                raise SubscriptionClosedError(f"the subscription to {self._consumer!r} is closed")
             try:
                 raw = await self._sub.next_msg(state.idle_timeout)
             except NatsTimeoutError:
@@ -189,6 +198,7 @@ class PushSubscription:
         self._task = spawn(self._run_callback, cb, auto_ack, name=f"js push {self._consumer}")
 
     async def _run_callback(self, cb: MsgHandler, auto_ack: bool) -> None:
+        _running.set(self)
         async for msg in self:
             try:
                 await cb(msg)
@@ -210,15 +220,24 @@ class PushSubscription:
 
         An ordered consumer is deleted too: nobody else can use it.
         """
+        self._closed = True
         await self._sub.unsubscribe()
         if self._state.ordered is not None:
             await self._forget(self._consumer)
         if self._task is not None:
             self._task.cancel()
-            await self._task.wait()
+            if _running.get() is not self:  # from the callback itself: it ends on return
+                await self._task.wait()
 
     async def drain(self, timeout: float | None = None) -> None:
-        """Stop receiving once the messages in flight were handled (by the callback)."""
+        """Stop receiving once the messages in flight were handled (by the callback).
+
+        Called from the callback itself, it does not wait: the messages already received
+        are still handed to the callback, then its task ends.
+        """
+        if _running.get() is self:
+            await self._sub.unsubscribe()
+            return
         await self._sub.drain(timeout)
         if self._state.ordered is not None:
             await self._forget(self._consumer)
