@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from anystream import nats
-from anystream.nats import NatsTimeoutError
+from anystream.nats import ConnectionClosedError, NatsTimeoutError
 from anystream.nats.js import (
     APITimeoutError,
     ConsumerNotFoundError,
@@ -223,3 +223,13 @@ async def test_a_message_with_a_ttl_expires(js: JetStream, stream_name: str) -> 
         while (await js.stream_info(stream_name)).state.messages != 1:
             await anyio.sleep(0.1)
     assert (await js.get_msg(stream_name, 2)).data == b"kept"
+
+
+async def test_publish_async_futures_fail_when_the_connection_closes(
+    js_url: str, subject: str
+) -> None:
+    async with nats.connect(js_url) as nc:
+        await nc.subscribe(subject)  # takes the message, never acks
+        future = await JetStream(nc).publish_async(subject, b"x")
+    with pytest.raises(ConnectionClosedError):
+        await future.result(timeout=5)
