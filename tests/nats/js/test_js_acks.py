@@ -71,13 +71,13 @@ async def test_nak_with_delay_redelivers_later(js: JetStream, stream_name: str) 
 
 
 async def test_in_progress_holds_off_redelivery(js: JetStream, stream_name: str) -> None:
-    msg, sub = await one_message(js, stream_name, ack_wait=0.5)
-    for _ in range(4):  # 1.2 s of work, well past ack_wait, announced every 0.3 s
-        await anyio.sleep(0.3)
+    msg, sub = await one_message(js, stream_name, ack_wait=1.5)
+    for _ in range(6):  # 2.4 s of work, well past ack_wait, announced every 0.4 s
+        await anyio.sleep(0.4)
         await msg.in_progress()
     assert not msg.is_acked
     with pytest.raises(nats.NatsTimeoutError):
-        await sub.fetch(1, timeout=0.3)
+        await sub.fetch(1, timeout=0.5)
     await msg.ack_sync()
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from anystream import nats
+from anystream.nats import ConnectionClosedError, NatsTimeoutError
 from anystream.nats.js import (
+    APITimeoutError,
     ConsumerNotFoundError,
     JetStream,
     JetStreamNotEnabledError,
@@ -13,9 +16,11 @@ from anystream.nats.js import (
     NoStreamResponseError,
     StreamNameAlreadyInUseError,
     StreamNotFoundError,
+    TooManyStalledMsgsError,
     WrongLastMsgIdError,
     WrongLastSequenceError,
 )
+from anystream.nats.js.publish import AsyncPublisher
 from anystream.testing import NatsServer
 from nats.js import api
 
@@ -174,3 +179,57 @@ async def test_server_without_jetstream_says_so(nats_server: NatsServer) -> None
     async with nats.connect(nats_server.url) as nc:
         with pytest.raises(JetStreamNotEnabledError, match="JetStream"):
             await JetStream(nc).account_info()
+
+
+async def test_publish_async_without_a_stream_fails_its_future(js: JetStream) -> None:
+    future = await js.publish_async("no.stream.here", b"x")
+    with pytest.raises(NoStreamResponseError):
+        await future.result(timeout=5)
+
+
+async def test_publish_async_waits_for_room_then_gives_up(js: JetStream, subject: str) -> None:
+    # A core subscriber takes the messages and never acks: the window stays full.
+    await js.client.subscribe(subject)
+    publisher = AsyncPublisher(js.client, max_pending=2)
+    for _ in range(2):
+        await publisher.publish(subject, b"x", headers=None, wait_stall=None)
+    with pytest.raises(TooManyStalledMsgsError):
+        await publisher.publish(subject, b"x", headers=None, wait_stall=0.2)
+    assert publisher.pending == 2
+
+
+async def test_a_silent_server_gives_a_jetstream_timeout(stream_name: str) -> None:
+    server = NatsServer(jetstream=True).start()
+    try:
+        async with nats.connect(server.url) as nc:
+            await JetStream(nc).add_stream(name=stream_name, subjects=[stream_name])
+            js = JetStream(nc, timeout=0.3)
+            server.pause()
+            with pytest.raises(APITimeoutError, match="did not answer"):
+                await js.stream_info(stream_name)
+            with pytest.raises(NatsTimeoutError, match="no ack"):
+                await js.publish(stream_name, b"x")
+            server.resume()
+    finally:
+        server.close()
+
+
+async def test_a_message_with_a_ttl_expires(js: JetStream, stream_name: str) -> None:
+    await js.add_stream(name=stream_name, subjects=[stream_name], allow_msg_ttl=True)
+    await js.publish(stream_name, b"short-lived", msg_ttl=1)
+    await js.publish(stream_name, b"kept")
+    assert (await js.stream_info(stream_name)).state.messages == 2
+    with anyio.fail_after(5):
+        while (await js.stream_info(stream_name)).state.messages != 1:
+            await anyio.sleep(0.1)
+    assert (await js.get_msg(stream_name, 2)).data == b"kept"
+
+
+async def test_publish_async_futures_fail_when_the_connection_closes(
+    js_url: str, subject: str
+) -> None:
+    async with nats.connect(js_url) as nc:
+        await nc.subscribe(subject)  # takes the message, never acks
+        future = await JetStream(nc).publish_async(subject, b"x")
+    with pytest.raises(ConnectionClosedError):
+        await future.result(timeout=5)

@@ -76,7 +76,7 @@ async def test_fetch_waits_for_a_message_published_later(js: JetStream, stream_n
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(publish_later)
-        msgs = await sub.fetch(1, timeout=5, heartbeat=0.1)
+        msgs = await sub.fetch(1, timeout=5, heartbeat=0.5)
     assert [m.data for m in msgs] == [b"late"]
 
 
@@ -177,3 +177,12 @@ async def test_fetch_with_heartbeats_gives_up_when_the_server_goes_silent(
             server.resume()
     finally:
         server.close()
+
+
+async def test_pull_subscription_under_an_inbox_prefix(js: JetStream, stream_name: str) -> None:
+    await fill(js, stream_name, 1)
+    spy = await js.client.subscribe("_MY_INBOX.>")  # sees what is delivered under it
+    sub = await js.pull_subscribe(stream_name, durable="worker", inbox_prefix=b"_MY_INBOX.")
+    msgs = await sub.fetch(1, timeout=2)
+    assert msgs[0].data == b"0"
+    assert (await spy.next_msg(timeout=2)).data == b"0"

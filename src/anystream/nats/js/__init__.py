@@ -14,6 +14,7 @@ results are nats-py's ``nats.js.api`` dataclasses. See docs/nats.md.
 from .context import JetStream
 from .errors import (
     APIError,
+    APITimeoutError,
     BadBucketError,
     BadObjectMetaError,
     BadRequestError,
@@ -59,6 +60,7 @@ from .push import PushSubscription
 
 __all__ = (
     "APIError",
+    "APITimeoutError",
     "BadBucketError",
     "BadObjectMetaError",
     "BadRequestError",

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from nats.js import api
 
-from ..errors import NoRespondersError
-from .errors import NoStreamResponseError
+from ..errors import NatsTimeoutError, NoRespondersError
+from .errors import APITimeoutError, NoStreamResponseError
 from .manager import JetStreamManager, check_api_response, load
 from .publish import AsyncPublisher, PubAckFuture, pub_headers
 from .pull import PullSubscription, pull_subscribe
@@ -65,19 +65,27 @@ class JetStream(JetStreamManager):
         timeout: float | None = None,
         stream: str | None = None,
         headers: dict[str, str] | None = None,
+        msg_ttl: float | None = None,
     ) -> api.PubAck:
         """Publish to a stream and wait for its ack (raises the mapped error if refused).
 
         Deduplication and optimistic concurrency go in ``headers``, as with nats-py:
         ``Nats-Msg-Id``, ``Nats-Expected-Last-Sequence``, ``Nats-Expected-Last-Msg-Id``...
+        ``msg_ttl`` is the message's own time to live in seconds (the stream needs
+        ``allow_msg_ttl``).
         """
         try:
             msg = await self._nc.request(
                 subject,
                 payload,
                 timeout=timeout or self._timeout,
-                headers=pub_headers(headers, stream),
+                headers=pub_headers(headers, stream, msg_ttl),
             )
+        except NatsTimeoutError:
+            raise APITimeoutError(
+                f"no ack from a stream for the publish to {subject!r} within "
+                f"{timeout or self._timeout} s"
+            ) from None
         except NoRespondersError:
             raise NoStreamResponseError(subject) from None
         return load(api.PubAck, check_api_response(msg.data))
@@ -89,6 +97,7 @@ class JetStream(JetStreamManager):
         wait_stall: float | None = None,
         stream: str | None = None,
         headers: dict[str, str] | None = None,
+        msg_ttl: float | None = None,
     ) -> PubAckFuture:
         """Publish without waiting for the ack: ``await`` the returned future for it.
 
@@ -98,7 +107,7 @@ class JetStream(JetStreamManager):
         if self._async is None:
             self._async = AsyncPublisher(self._nc)
         return await self._async.publish(
-            subject, payload, headers=pub_headers(headers, stream), wait_stall=wait_stall
+            subject, payload, headers=pub_headers(headers, stream, msg_ttl), wait_stall=wait_stall
         )
 
     def publish_async_pending(self) -> int:
@@ -157,7 +166,7 @@ class JetStream(JetStreamManager):
         config: api.ConsumerConfig | None = None,
         pending_msgs_limit: int = DEFAULT_PENDING_MSGS,
         pending_bytes_limit: int = DEFAULT_PENDING_BYTES,
-        inbox_prefix: str | None = None,
+        inbox_prefix: str | bytes | None = None,
     ) -> PullSubscription:
         """Create (or bind to) a pull consumer; :meth:`PullSubscription.fetch` from it."""
         return await pull_subscribe(

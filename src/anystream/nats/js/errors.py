@@ -15,6 +15,7 @@ from ..errors import NatsError, NatsTimeoutError
 
 __all__ = (
     "APIError",
+    "APITimeoutError",
     "BadBucketError",
     "BadObjectMetaError",
     "BadRequestError",
@@ -132,6 +133,10 @@ class TooManyStalledMsgsError(JetStreamError):
 
 class FetchTimeoutError(NatsTimeoutError, JetStreamError):
     """``fetch()`` got no message within its timeout."""
+
+
+class APITimeoutError(NatsTimeoutError, JetStreamError):
+    """The JetStream API (or a stream, for a publish) did not answer in time."""
 
 
 class ConsumerDeletedError(JetStreamError):

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from nats.js import api
 
-from ..errors import NoRespondersError
+from ..errors import NatsTimeoutError, NoRespondersError
 from ..protocol import parse_headers
 from .errors import (
+    APITimeoutError,
     JetStreamNotEnabledError,
     MsgNotFoundError,
     NotFoundError,
@@ -96,10 +97,13 @@ class JetStreamManager:
     ) -> dict[str, Any]:
         """Request ``<prefix>.<subject>`` and return the JSON answer (errors raised mapped)."""
         data = json.dumps(payload).encode() if isinstance(payload, dict) else payload
+        timeout = timeout or self._timeout
         try:
-            msg = await self._nc.request(
-                f"{self._prefix}.{subject}", data, timeout=timeout or self._timeout
-            )
+            msg = await self._nc.request(f"{self._prefix}.{subject}", data, timeout=timeout)
+        except NatsTimeoutError:
+            raise APITimeoutError(
+                f"the JetStream API did not answer {self._prefix}.{subject} within {timeout} s"
+            ) from None
         except NoRespondersError:
             raise JetStreamNotEnabledError(
                 f"no JetStream API answered on {self._prefix}.{subject}: is the server "

@@ -2,7 +2,9 @@
 
 Each async publish gets a reply subject ``<prefix>.<token>`` under one wildcard
 subscription; the ack that comes back completes the :class:`PubAckFuture` with that
-token. At most ``max_pending`` acks are outstanding at once (publishers wait for room).
+token (one background task, :func:`anystream.runtime.tasks.spawn`, reads the acks; when
+the connection closes it fails the futures still waiting). At most ``max_pending`` acks
+are outstanding at once (publishers wait for room).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import anyio
 
 from nats.js import api
 
-from ..errors import NatsTimeoutError
+from ...runtime.tasks import spawn
+from ..errors import ConnectionClosedError, NatsTimeoutError
 from ..subscription import Msg, Subscription
 from .errors import JetStreamError, NoStreamResponseError, TooManyStalledMsgsError, api_error
 
@@ -27,11 +30,19 @@ __all__ = ("AsyncPublisher", "PubAckFuture", "pub_headers")
 DEFAULT_MAX_PENDING = 4000
 
 
-def pub_headers(headers: dict[str, str] | None, stream: str | None) -> dict[str, str] | None:
-    """The headers of a JetStream publish (``stream`` becomes ``Nats-Expected-Stream``)."""
-    if stream is None:
+def pub_headers(
+    headers: dict[str, str] | None, stream: str | None, msg_ttl: float | None = None
+) -> dict[str, str] | None:
+    """The headers of a JetStream publish: ``stream`` becomes ``Nats-Expected-Stream``,
+    ``msg_ttl`` (seconds) ``Nats-TTL`` (the caller's dict is not changed)."""
+    if stream is None and msg_ttl is None:
         return headers
-    return {**(headers or {}), api.Header.EXPECTED_STREAM.value: stream}
+    extra = dict(headers or {})
+    if stream is not None:
+        extra[api.Header.EXPECTED_STREAM.value] = stream
+    if msg_ttl is not None:
+        extra[api.Header.MSG_TTL.value] = str(int(msg_ttl))
+    return extra
 
 
 def pub_ack_result(msg: Msg, subject: str) -> api.PubAck | JetStreamError:
@@ -99,12 +110,19 @@ class AsyncPublisher:
     def pending(self) -> int:
         return len(self._futures)
 
-    async def _on_ack(self, msg: Msg) -> None:
-        future = self._futures.pop(msg.subject[len(self._prefix) + 1 :], None)
-        if future is None:
-            return
-        future._set(pub_ack_result(msg, future.subject))
-        self._released()
+    async def _collect(self, sub: Subscription) -> None:
+        """Complete the futures as acks arrive; fail the rest once the connection closed."""
+        try:
+            async for msg in sub:
+                future = self._futures.pop(msg.subject[len(self._prefix) + 1 :], None)
+                if future is not None:
+                    future._set(pub_ack_result(msg, future.subject))
+                    self._released()
+        finally:
+            futures, self._futures = self._futures, {}
+            for future in futures.values():
+                future._set(ConnectionClosedError("the connection closed before the ack came"))
+            self._released()
 
     def _released(self) -> None:
         room = self._room
@@ -123,7 +141,8 @@ class AsyncPublisher:
         wait_stall: float | None,
     ) -> PubAckFuture:
         if self._sub is None:
-            self._sub = await self._nc.subscribe(f"{self._prefix}.*", cb=self._on_ack)
+            self._sub = await self._nc.subscribe(f"{self._prefix}.*")
+            spawn(self._collect, self._sub, name="js publish_async acks")
         if len(self._futures) >= self._max_pending:
             # Only when the window is full: no checkpoint per publish otherwise, so a
             # burst of publishes is written in large chunks.

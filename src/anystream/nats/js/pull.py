@@ -157,12 +157,13 @@ class PullSubscription:
         no_wait: bool = False,
         max_bytes: int | None = None,
     ) -> list[JsMsg]:
-        """Up to ``batch`` messages, waiting at most ``timeout`` seconds for the first ones.
+        """Up to ``batch`` messages: those available at once, else what comes in ``timeout``.
 
-        Returns what arrived once the batch is full or the request ended (expired, no
-        messages with ``no_wait``, ``max_bytes`` reached); raises
-        :class:`FetchTimeoutError` (a :class:`NatsTimeoutError`) when nothing came.
-        ``heartbeat`` asks the server for idle heartbeats: missing two ends the fetch.
+        First asks for what the consumer has now (``no_wait``: answered at once). When
+        that is nothing, asks again and waits up to ``timeout`` s for the batch to fill
+        (the request ends early with ``max_bytes`` reached, or two missed ``heartbeat``).
+        Raises :class:`FetchTimeoutError` (a :class:`NatsTimeoutError`) when nothing came;
+        with ``no_wait`` it never waits.
         """
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
@@ -244,7 +245,7 @@ async def pull_subscribe(
     config: api.ConsumerConfig | None,
     pending_msgs_limit: int,
     pending_bytes_limit: int,
-    inbox_prefix: str | None,
+    inbox_prefix: str | bytes | None,
 ) -> PullSubscription:
     """:meth:`JetStream.pull_subscribe`: bind to the durable if it exists, else create one."""
     if stream is None:
@@ -265,6 +266,8 @@ async def pull_subscribe(
         if not config.filter_subjects and not config.filter_subject:
             config.filter_subject = subject
         info = await js.add_consumer(stream, config)
+    if isinstance(inbox_prefix, bytes):  # nats-py's default is b"_INBOX."
+        inbox_prefix = inbox_prefix.decode()
     prefix = inbox_prefix.rstrip(".") if inbox_prefix else None
     inbox = f"{prefix}.{secrets.token_hex(11)}" if prefix else js.client.new_inbox()
     sub = await js.client.subscribe(

@@ -13,6 +13,8 @@ the subscription and awaits the callback for each message, then acks it unless
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -47,6 +49,11 @@ DEFAULT_PENDING_BYTES = 256 * 1024 * 1024
 
 MsgHandler = Callable[[JsMsg], Awaitable[None]]
 
+# The push subscription whose callback task is running (to stop it from inside).
+_running: contextvars.ContextVar[PushSubscription | None] = contextvars.ContextVar(
+    "anystream_js_push_callback", default=None
+)
+
 
 class PushSubscription:
     """Messages a push consumer delivers: ``async for msg in sub`` or ``next_msg()``."""
@@ -69,6 +76,7 @@ class PushSubscription:
         self._config = config
         self._state = DeliveryState(config, ordered=ordered)
         self._task: BackgroundTask | None = None
+        self._closed = False
         self._delivered = 0
 
     @property
@@ -112,6 +120,8 @@ class PushSubscription:
     async def _next(self) -> JsMsg:
         state = self._state
         while True:
+            if self._closed:
+                raise SubscriptionClosedError(f"the subscription to {self._consumer!r} is closed")
             try:
                 raw = await self._sub.next_msg(state.idle_timeout)
             except NatsTimeoutError:
@@ -133,7 +143,7 @@ class PushSubscription:
     async def _restart(self, why: str) -> None:
         """Recreate the ordered consumer on a new deliver subject; retry until it works."""
         logger.debug("ordered consumer %s on %s: %s, recreating", self._consumer, self._stream, why)
-        old = self._sub
+        old, replaced = self._sub, self._consumer
         inbox = self._nc.new_inbox()
         self._sub = await self._nc.subscribe(
             inbox,
@@ -141,6 +151,7 @@ class PushSubscription:
             pending_bytes_limit=old.pending_bytes_limit,
         )
         await old.unsubscribe()
+        await self._forget(replaced)
         config = self._state.restart_config(inbox)
         delay = 0.05
         while True:
@@ -155,6 +166,12 @@ class PushSubscription:
                 continue
             self._consumer = info.name
             return
+
+    async def _forget(self, consumer: str) -> None:
+        """Delete an ordered consumer, without waiting for the answer (if this does not
+        get through, the server drops it after its inactive threshold anyway)."""
+        with contextlib.suppress(NatsError):
+            await self._nc.publish(f"{self._js.prefix}.CONSUMER.DELETE.{self._stream}.{consumer}")
 
     async def next_msg(self, timeout: float | None = 1.0) -> JsMsg:
         """The next message; :class:`NatsTimeoutError` if none within ``timeout`` s."""
@@ -181,6 +198,7 @@ class PushSubscription:
         self._task = spawn(self._run_callback, cb, auto_ack, name=f"js push {self._consumer}")
 
     async def _run_callback(self, cb: MsgHandler, auto_ack: bool) -> None:
+        _running.set(self)
         async for msg in self:
             try:
                 await cb(msg)
@@ -198,15 +216,31 @@ class PushSubscription:
     # ----------------------------------------------------------------- stopping
 
     async def unsubscribe(self) -> None:
-        """Stop receiving (queued messages are dropped; the callback task is stopped)."""
+        """Stop receiving (queued messages are dropped; the callback task is stopped).
+
+        An ordered consumer is deleted too: nobody else can use it.
+        """
+        self._closed = True
         await self._sub.unsubscribe()
+        if self._state.ordered is not None:
+            await self._forget(self._consumer)
         if self._task is not None:
             self._task.cancel()
-            await self._task.wait()
+            if _running.get() is not self:  # from the callback itself: it ends on return
+                await self._task.wait()
 
     async def drain(self, timeout: float | None = None) -> None:
-        """Stop receiving once the messages in flight were handled (by the callback)."""
+        """Stop receiving once the messages in flight were handled (by the callback).
+
+        Called from the callback itself, it does not wait: the messages already received
+        are still handed to the callback, then its task ends.
+        """
+        if _running.get() is self:
+            await self._sub.unsubscribe()
+            return
         await self._sub.drain(timeout)
+        if self._state.ordered is not None:
+            await self._forget(self._consumer)
         if self._task is not None:
             with anyio.move_on_after(timeout or 30.0) as scope:
                 await self._task.wait()
@@ -252,9 +286,10 @@ async def subscribe(
     if ordered_consumer and (durable or queue):
         raise ValueError("an ordered consumer is ephemeral: no durable name or queue")
     info: api.ConsumerInfo | None = None
-    if durable:
+    name = durable or (config.durable_name if config and not ordered_consumer else None)
+    if name:
         try:
-            info = await js.consumer_info(stream, durable)
+            info = await js.consumer_info(stream, name)
         except NotFoundError:
             info = None
     if info is not None:
