@@ -137,6 +137,7 @@ async def test_get_last_msg_and_delete_msg(js: JetStream, stream_name: str) -> N
     assert (await js.get_last_msg(stream_name, f"{stream_name}.a")).data == b"a2"
     direct = await js.get_last_msg(stream_name, f"{stream_name}.a", direct=True)
     assert (direct.data, direct.seq) == (b"a2", 3)
+    assert direct.time is not None and direct.time.tzinfo is not None
     following = await js.get_msg(stream_name, seq=2, subject=f"{stream_name}.a", next=True)
     assert following.seq == 3
     assert await js.delete_msg(stream_name, 1) is True

@@ -186,3 +186,15 @@ async def test_pull_subscription_under_an_inbox_prefix(js: JetStream, stream_nam
     msgs = await sub.fetch(1, timeout=2)
     assert msgs[0].data == b"0"
     assert (await spy.next_msg(timeout=2)).data == b"0"
+
+
+async def test_pull_subscribe_bind_uses_the_consumer_as_it_is(
+    js: JetStream, stream_name: str
+) -> None:
+    await fill(js, stream_name, 3)
+    await js.add_consumer(stream_name, durable_name="made", ack_policy="explicit")
+    sub = await js.pull_subscribe_bind(durable="made", stream=stream_name)
+    msgs = await sub.fetch(5, timeout=1)
+    assert [m.metadata.consumer for m in msgs] == ["made"] * 3
+    with pytest.raises(ValueError, match="needs the stream"):
+        await js.pull_subscribe_bind(durable="made")

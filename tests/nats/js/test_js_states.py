@@ -17,6 +17,7 @@ from anystream.nats.js import (
 )
 from anystream.nats.js.delivery import Action, DeliveryState, Step
 from anystream.nats.js.errors import APIError, NotFoundError, api_error
+from anystream.nats.js.manager import parse_time
 from anystream.nats.js.msg import nak_payload, parse_metadata
 from anystream.nats.js.ordered import OrderedState, ordered_config
 from anystream.nats.js.pull import FetchState, pull_request
@@ -235,3 +236,18 @@ def test_api_errors_map_by_err_code_then_code(error: dict[str, object], cls: typ
     exc = api_error(error)
     assert type(exc) is cls
     assert exc.description == error["description"]
+
+
+@pytest.mark.parametrize(
+    ("stamp", "expected"),
+    [
+        ("2024-05-06T07:08:09.123456789Z", (2024, 5, 6, 7, 8, 9, 123456)),
+        ("2024-05-06T07:08:09Z", (2024, 5, 6, 7, 8, 9, 0)),
+        ("2024-05-06T09:08:09.5+02:00", (2024, 5, 6, 7, 8, 9, 500000)),
+    ],
+)
+def test_server_times_are_read_to_the_microsecond_in_utc(
+    stamp: str, expected: tuple[int, ...]
+) -> None:
+    parsed = parse_time(stamp)
+    assert parsed == datetime.datetime(*expected, tzinfo=datetime.UTC)

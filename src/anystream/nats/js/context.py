@@ -24,9 +24,9 @@ from nats.js import api
 
 from ..errors import NatsTimeoutError, NoRespondersError
 from .errors import APITimeoutError, NoStreamResponseError
-from .manager import JetStreamManager, check_api_response, load
+from .manager import JetStreamManager, check_api_response, load, validate_name
 from .publish import AsyncPublisher, PubAckFuture, pub_headers
-from .pull import PullSubscription, pull_subscribe
+from .pull import PullSubscription, bind_pull, pull_subscribe
 from .push import DEFAULT_PENDING_BYTES, DEFAULT_PENDING_MSGS, MsgHandler, PushSubscription
 from .push import subscribe as push_subscribe
 
@@ -178,6 +178,25 @@ class JetStream(JetStreamManager):
             pending_msgs_limit=pending_msgs_limit,
             pending_bytes_limit=pending_bytes_limit,
             inbox_prefix=inbox_prefix,
+        )
+
+    async def pull_subscribe_bind(
+        self,
+        durable: str | None = None,
+        stream: str | None = None,
+        inbox_prefix: str | bytes | None = None,
+        pending_msgs_limit: int = DEFAULT_PENDING_MSGS,
+        pending_bytes_limit: int = DEFAULT_PENDING_BYTES,
+        name: str | None = None,
+    ) -> PullSubscription:
+        """Pull from an existing consumer of ``stream`` (``durable`` or ``name``), as is."""
+        consumer = name or durable
+        if not stream or not consumer:
+            raise ValueError("pull_subscribe_bind() needs the stream and the consumer's name")
+        validate_name("stream", stream)
+        validate_name("consumer", consumer)
+        return await bind_pull(
+            self, stream, consumer, inbox_prefix, pending_msgs_limit, pending_bytes_limit
         )
 
     # ================================================================= KV / object store

@@ -10,6 +10,7 @@ publishing and consumers on top.
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -28,7 +29,7 @@ from .errors import (
 if TYPE_CHECKING:
     from ..client import Client
 
-__all__ = ("JetStreamManager", "check_api_response", "load", "validate_name")
+__all__ = ("JetStreamManager", "check_api_response", "load", "parse_time", "validate_name")
 
 _INVALID_NAME_CHARS = frozenset(">*. /\\\t\r\n")
 
@@ -48,6 +49,16 @@ _T = TypeVar("_T")
 def load(cls: type[_T], resp: dict[str, Any]) -> _T:
     """``cls.from_response(resp)``, typed (nats-py's classmethods are not annotated)."""
     return cast(_T, cls.from_response(resp))  # type: ignore[attr-defined]
+
+
+def parse_time(stamp: str) -> datetime.datetime:
+    """An RFC 3339 time as the server writes it (nanoseconds, ``Z``), in UTC (pure)."""
+    stamp = stamp.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    date, dot, rest = stamp.partition(".")
+    if dot:  # Python reads at most 6 fractional digits: drop the nanoseconds
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        stamp = f"{date}.{rest[:digits][:6].ljust(6, '0')}{rest[digits:]}"
+    return datetime.datetime.fromisoformat(stamp).astimezone(datetime.timezone.utc)
 
 
 def check_api_response(data: bytes) -> dict[str, Any]:
@@ -278,7 +289,7 @@ class JetStreamManager:
             stream=headers.get("Nats-Stream", stream),
         )
         if stamp := headers.get("Nats-Time-Stamp"):
-            raw.time = api.Base._parse_utc_iso(stamp)
+            raw.time = parse_time(stamp)
         return raw
 
     async def get_last_msg(

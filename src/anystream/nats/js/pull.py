@@ -36,7 +36,7 @@ from .msg import JsMsg
 if TYPE_CHECKING:
     from .context import JetStream
 
-__all__ = ("FetchState", "PullSubscription", "pull_request", "pull_subscribe")
+__all__ = ("FetchState", "PullSubscription", "bind_pull", "pull_request", "pull_subscribe")
 
 _NS = 1_000_000_000
 _EXPIRES_MARGIN = 0.1  # the server's 408 should arrive before the client's deadline
@@ -266,6 +266,20 @@ async def pull_subscribe(
         if not config.filter_subjects and not config.filter_subject:
             config.filter_subject = subject
         info = await js.add_consumer(stream, config)
+    return await bind_pull(
+        js, stream, info.name, inbox_prefix, pending_msgs_limit, pending_bytes_limit
+    )
+
+
+async def bind_pull(
+    js: JetStream,
+    stream: str,
+    consumer: str,
+    inbox_prefix: str | bytes | None,
+    pending_msgs_limit: int,
+    pending_bytes_limit: int,
+) -> PullSubscription:
+    """A pull subscription on an existing consumer (no lookup, no creation)."""
     if isinstance(inbox_prefix, bytes):  # nats-py's default is b"_INBOX."
         inbox_prefix = inbox_prefix.decode()
     prefix = inbox_prefix.rstrip(".") if inbox_prefix else None
@@ -275,4 +289,4 @@ async def pull_subscribe(
         pending_msgs_limit=pending_msgs_limit,
         pending_bytes_limit=pending_bytes_limit,
     )
-    return PullSubscription(js, sub, inbox, stream, info.name)
+    return PullSubscription(js, sub, inbox, stream, consumer)
