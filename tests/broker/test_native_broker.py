@@ -333,3 +333,24 @@ async def test_the_test_client_with_a_real_connection(js_url: str, subject: str)
         await handle.wait_call(timeout=5)
         handle.mock.assert_called_once_with("hi")
         assert isinstance(br.connection, CompatClient)
+
+
+async def test_the_driver_pulls_from_an_existing_consumer(js_url: str, subject: str) -> None:
+    from nats.js.api import ConsumerConfig as Config
+
+    broker = NatsBroker(js_url)
+    stream = stream_for(subject)
+
+    @broker.subscriber(f"{subject}.x", stream=stream)
+    async def noop(body: bytes) -> None: ...
+
+    async with broker:
+        await broker.start()  # declares the stream
+        js = broker.connection.jetstream()
+        config = Config(durable_name="bound", filter_subject=f"{subject}.y")
+        await js.add_consumer(stream.name, config)
+        await js.publish(f"{subject}.y", b"hello")
+        sub = await js.pull_subscribe_bind("bound", stream=stream.name)
+        (msg,) = await sub.fetch(1, timeout=5)
+        await msg.ack()
+    assert msg.data == b"hello"

@@ -367,6 +367,28 @@ class JetStreamContext(nats.js.JetStreamContext):
             )
         return PullSubscription(self._facade, native)
 
+    async def pull_subscribe_bind(  # type: ignore[override]
+        self,
+        consumer: str | None = None,
+        stream: str | None = None,
+        inbox_prefix: str | bytes | None = None,
+        pending_msgs_limit: int = DEFAULT_PENDING_MSGS,
+        pending_bytes_limit: int = DEFAULT_PENDING_BYTES,
+        name: str | None = None,
+        durable: str | None = None,
+    ) -> PullSubscription:
+        """Pull from an existing consumer (nats-py's signature: ``consumer`` comes first)."""
+        with nats_py_errors():
+            native = await self._native_js.pull_subscribe_bind(
+                durable=durable or consumer,
+                stream=stream,
+                inbox_prefix=inbox_prefix,
+                pending_msgs_limit=pending_msgs_limit,
+                pending_bytes_limit=pending_bytes_limit,
+                name=name,
+            )
+        return PullSubscription(self._facade, native)
+
     # ----------------------------------------------------------------- key-value
 
     async def key_value(self, bucket: str) -> KeyValue:  # type: ignore[override]
