@@ -315,8 +315,11 @@ class IOShell:
 
     def _on_info(self, link: Link, info: dict[str, Any]) -> None:
         """INFO on a live connection: servers announced, lame duck mode."""
-        self._discover(link.server, info)
-        if info.get("ldm"):
+        lame_duck = bool(info.get("ldm"))
+        was_lame_duck = link.server.lame_duck
+        self._discover(link.server, info)  # clears the mark of servers announced again
+        if lame_duck:
+            link.server.lame_duck = was_lame_duck
             self._enter_lame_duck(link)
 
     # ----------------------------------------------------------------- connection tasks
