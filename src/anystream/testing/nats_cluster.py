@@ -76,11 +76,7 @@ class ClusterNode:
                 f'http: "{self.host}:{self.monitor_port}"',
                 f'lame_duck_duration: "{c.lame_duck_duration}s"',
                 f'lame_duck_grace_period: "{c.lame_duck_grace_period}s"',
-                *(
-                    [f'jetstream {{ store_dir: "{self.store}" }}']
-                    if c.jetstream
-                    else []
-                ),
+                *([f'jetstream {{ store_dir: "{self.store}" }}'] if c.jetstream else []),
                 "cluster {",
                 f'  name: "{c.name}"',
                 f'  listen: "{self.host}:{self.cluster_port}"',
@@ -258,7 +254,8 @@ class NatsCluster:
         return True
 
     def stream_info(self, stream: str) -> dict[str, Any] | None:
-        """The stream's entry from a running node's ``/jsz`` (cluster leader, replicas)."""
+        """The stream's entry in its leader's ``/jsz`` (cluster leader, replicas); ``None``
+        while no running node leads it."""
         for node in self.running():
             try:
                 jsz = node.monitor("/jsz?streams=true&consumers=true&raft=true")
@@ -266,7 +263,9 @@ class NatsCluster:
                 continue
             for account in jsz.get("account_details", []):
                 for entry in account.get("stream_detail", []):
-                    if entry.get("name") == stream and entry.get("cluster", {}).get("leader"):
+                    # The leader's view: only it knows whether its followers are current.
+                    leader = entry.get("cluster", {}).get("leader")
+                    if entry.get("name") == stream and leader == node.name:
                         result: dict[str, Any] = entry
                         return result
         return None
