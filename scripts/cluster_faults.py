@@ -29,7 +29,8 @@ def main() -> int:
     report = Path(args.report).resolve()
     report.unlink(missing_ok=True)
     env = {**os.environ, "ANYSTREAM_CLUSTER_FULL": "1", "ANYSTREAM_CLUSTER_REPORT": str(report)}
-    command = [sys.executable, "-m", "pytest", "tests/cluster", "-s", "-q", "-p", "no:cacheprovider"]
+    command = [sys.executable, "-m", "pytest", "tests/cluster", "-s", "-q"]
+    command += ["-p", "no:cacheprovider"]
     if args.k:
         command += ["-k", args.k]
     # Every wait inside has its own timeout; this bounds the whole run.

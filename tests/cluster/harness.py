@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import os
 import signal
 import subprocess
@@ -47,8 +48,10 @@ class AppInstance:
         }
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "anystream", "run", APP, "--workers", "2"]
-                + ["--worker-class", backend, "--port", str(self.port)],
+                [
+                    *(sys.executable, "-m", "anystream", "run", APP, "--workers", "2"),
+                    *("--worker-class", backend, "--port", str(self.port)),
+                ],
                 cwd=ROOT,
                 env=env,
                 stdout=out,
@@ -311,7 +314,7 @@ def tally(
     for app in apps:
         times = sorted(r.at for r in core_rows if r.app == app.name and start <= r.at <= end)
         edges = [start, *times, end]
-        t.not_consuming[app.name] = max(b - a for a, b in zip(edges, edges[1:], strict=False))
+        t.not_consuming[app.name] = max(b - a for a, b in itertools.pairwise(edges))
         answers = prober.between(start, end)
         t.ready[app.name] = collections.Counter(
             a.status for a in answers if a.app == app.name and a.probe == "ready"

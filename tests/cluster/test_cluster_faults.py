@@ -133,8 +133,6 @@ def test_with_no_node_reachable_readiness_fails_and_recovers(deployment: Deploym
     assert ready and all(a.status == 503 for a in ready), {(a.app, a.status) for a in ready}
     # And ready again afterwards.
     assert wait_for(
-        lambda: all(
-            a.status == 200 for a in d.prober.answers[-8:] if a.probe == "ready"
-        ),
+        lambda: all(a.status == 200 for a in d.prober.answers[-8:] if a.probe == "ready"),
         timeout=30.0,
     )
