@@ -192,26 +192,35 @@ class Answer:
     status: int  # 0: no HTTP answer
 
 
-class Prober(threading.Thread):
-    """Asks each app's ``/health/ready`` and ``/health/live`` every ``interval`` seconds."""
+class Prober:
+    """Asks each app's ``/health/ready`` and ``/health/live`` every ``interval`` seconds.
+
+    One thread per app and probe, so a probe that waits for its timeout delays no other.
+    """
 
     def __init__(self, apps: list[AppInstance], interval: float = 0.1) -> None:
-        super().__init__(daemon=True, name="prober")
         self.apps = apps
         self.interval = interval
         self.answers: list[Answer] = []
         self._halt = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(app, probe), daemon=True, name="prober")
+            for app in apps
+            for probe in ("ready", "live")
+        ]
 
-    def run(self) -> None:
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self, app: AppInstance, probe: str) -> None:
         with httpx.Client(timeout=2.0) as client:
             while not self._halt.is_set():
-                for app in self.apps:
-                    for probe in ("ready", "live"):
-                        try:
-                            status = client.get(f"{app.base_url}/health/{probe}").status_code
-                        except httpx.HTTPError:
-                            status = 0
-                        self.answers.append(Answer(time.time(), app.name, probe, status))
+                try:
+                    status = client.get(f"{app.base_url}/health/{probe}").status_code
+                except httpx.HTTPError:
+                    status = 0
+                self.answers.append(Answer(time.time(), app.name, probe, status))
                 self._halt.wait(self.interval)
 
     def between(self, start: float, end: float) -> list[Answer]:
@@ -219,7 +228,8 @@ class Prober(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
-        self.join(10)
+        for thread in self._threads:
+            thread.join(10)
 
 
 @dataclass
@@ -267,7 +277,8 @@ class Tally:
             f"[{self.scenario}] JetStream acked {self.js_acked}, lost {len(self.js_lost)}, "
             f"deliveries {self.js_deliveries}, duplicates {self.js_duplicates}, "
             f"effects twice {self.effects_twice}; core published {self.core_published}, "
-            f"lost {self.core_lost}, twice {self.core_twice}; longest gap in core handling "
+            f"lost {self.core_lost}, twice {self.core_twice}; longest a worker handled no core "
+            "message: "
             f"{gaps}; ready answers {ready}; live answers {live}"
         )
 
@@ -312,9 +323,14 @@ def tally(
     t.core_twice = sum(1 for c in core_counts.values() if c > 1)
     start, end = window
     for app in apps:
-        times = sorted(r.at for r in core_rows if r.app == app.name and start <= r.at <= end)
-        edges = [start, *times, end]
-        t.not_consuming[app.name] = max(b - a for a, b in itertools.pairwise(edges))
+        # Per worker (each has its own connection, possibly to another node): the
+        # longest stretch without a core message handled, the worst worker of the app.
+        gaps = [0.0]
+        for pid in {r.pid for r in rows if r.app == app.name}:
+            times = sorted(r.at for r in core_rows if r.pid == pid and start <= r.at <= end)
+            edges = [start, *times, end]
+            gaps.append(max(b - a for a, b in itertools.pairwise(edges)))
+        t.not_consuming[app.name] = max(gaps)
         answers = prober.between(start, end)
         t.ready[app.name] = collections.Counter(
             a.status for a in answers if a.app == app.name and a.probe == "ready"
@@ -323,3 +339,44 @@ def tally(
             a.status for a in answers if a.app == app.name and a.probe == "live"
         )
     return t
+
+
+def keda_lag(cluster: NatsCluster, stream: str, consumer: str, account: str = "$G") -> int | None:
+    """The lag KEDA's ``nats-jetstream`` scaler computes, read the way it reads it.
+
+    It asks a node's monitoring port for ``/jsz?acc=<account>&consumers=true&config=true``,
+    keeps the answer of the node that leads the consumer (its ``server_name`` in ``/varz``
+    equals the consumer's ``cluster.leader``) and takes ``num_pending + num_ack_pending``.
+    ``None`` while no running node leads the consumer.
+    """
+    for node in cluster.running():
+        try:
+            name = node.monitor("/varz")["server_name"]
+            jsz = node.monitor(f"/jsz?acc={account}&consumers=true&config=true")
+        except OSError:
+            continue
+        for acc in jsz.get("account_details") or []:
+            if acc.get("name") != account:
+                continue
+            for detail in acc.get("stream_detail") or []:
+                if detail.get("name") != stream:
+                    continue
+                for c in detail.get("consumer_detail") or []:
+                    if c.get("name") == consumer and c.get("cluster", {}).get("leader") == name:
+                        return int(c.get("num_pending", 0)) + int(c.get("num_ack_pending", 0))
+    return None
+
+
+def publish_now(cluster: NatsCluster, subject: str, idents: list[str]) -> None:
+    """Publish to JetStream and wait for each acknowledgement (outside the Publisher)."""
+
+    async def main() -> None:
+        nc = await nats.connect(cluster.urls, connect_timeout=2)
+        try:
+            js = nc.jetstream()
+            for ident in idents:
+                await js.publish(subject, ident.encode(), timeout=5, headers={"Nats-Msg-Id": ident})
+        finally:
+            await nc.close()
+
+    asyncio.run(main())
