@@ -57,6 +57,7 @@ class Deployment:
         self.publisher.resume(name)
         start = time.time()
         time.sleep(steady)
+        fault_start = time.time()
         fault()
         time.sleep(steady)
         self.publisher.pause()
@@ -69,7 +70,9 @@ class Deployment:
 
         wait_for(all_handled, timeout=60.0, interval=0.5)
         time.sleep(1.0)  # late duplicates, if any, land in the count too
-        result = tally(name, self.record, self.publisher, self.prober, (start, end), self.apps)
+        result = tally(
+            name, self.record, self.publisher, self.prober, (start, fault_start, end), self.apps
+        )
         print(f"\n{result.line()}")
         if REPORT:
             with open(REPORT, "a") as f:

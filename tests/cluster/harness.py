@@ -266,11 +266,15 @@ class Tally:
     core_lost: int = 0
     core_twice: int = 0
     not_consuming: dict[str, float] = field(default_factory=dict)
+    baseline: dict[str, float] = field(default_factory=dict)
     ready: dict[str, collections.Counter[int]] = field(default_factory=dict)
     live: dict[str, collections.Counter[int]] = field(default_factory=dict)
 
     def line(self) -> str:
-        gaps = ", ".join(f"{k} {v:.2f} s" for k, v in sorted(self.not_consuming.items()))
+        gaps = ", ".join(
+            f"{k} {v:.2f} s (before the fault {self.baseline[k]:.2f} s)"
+            for k, v in sorted(self.not_consuming.items())
+        )
         ready = "; ".join(f"{k} {dict(v)}" for k, v in sorted(self.ready.items()))
         live = "; ".join(f"{k} {dict(v)}" for k, v in sorted(self.live.items()))
         return (
@@ -281,6 +285,16 @@ class Tally:
             "message: "
             f"{gaps}; ready answers {ready}; live answers {live}"
         )
+
+
+def worst_gap(rows: list[Handled], app: str, start: float, end: float) -> float:
+    """The longest time in ``[start, end]`` one worker of ``app`` handled none of ``rows``."""
+    gaps = [0.0]
+    for pid in {r.pid for r in rows if r.app == app}:
+        times = sorted(r.at for r in rows if r.pid == pid and start <= r.at <= end)
+        edges = [start, *times, end]
+        gaps.append(max(b - a for a, b in itertools.pairwise(edges)))
+    return max(gaps)
 
 
 def wait_for(check, timeout: float, interval: float = 0.2) -> bool:  # type: ignore[no-untyped-def]
@@ -297,7 +311,7 @@ def tally(
     record: Path,
     publisher: Publisher,
     prober: Prober,
-    window: tuple[float, float],
+    window: tuple[float, float, float],
     apps: list[AppInstance],
 ) -> Tally:
     """Count one scenario's messages (ids labelled ``scenario``) and probe answers."""
@@ -321,16 +335,13 @@ def tally(
     t.core_published = len(core_sent)
     t.core_lost = len(set(core_sent) - core_counts.keys())
     t.core_twice = sum(1 for c in core_counts.values() if c > 1)
-    start, end = window
+    start, fault_start, end = window
     for app in apps:
         # Per worker (each has its own connection, possibly to another node): the
-        # longest stretch without a core message handled, the worst worker of the app.
-        gaps = [0.0]
-        for pid in {r.pid for r in rows if r.app == app.name}:
-            times = sorted(r.at for r in core_rows if r.pid == pid and start <= r.at <= end)
-            edges = [start, *times, end]
-            gaps.append(max(b - a for a, b in itertools.pairwise(edges)))
-        t.not_consuming[app.name] = max(gaps)
+        # longest stretch without a core message handled, for the worst worker of the
+        # app; the same before the fault, as the baseline (messages are spread at random).
+        t.not_consuming[app.name] = worst_gap(core_rows, app.name, fault_start, end)
+        t.baseline[app.name] = worst_gap(core_rows, app.name, start, fault_start)
         answers = prober.between(start, end)
         t.ready[app.name] = collections.Counter(
             a.status for a in answers if a.app == app.name and a.probe == "ready"
