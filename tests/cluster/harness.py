@@ -114,6 +114,7 @@ class Publisher(threading.Thread):
         self.interval = 1.0 / rate
         self.label = "warmup"
         self.acked: list[str] = []
+        self.acked_at: list[tuple[str, float]] = []
         self.core: list[str] = []
         self.unacked: list[str] = []
         self.errors = 0
@@ -153,6 +154,7 @@ class Publisher(threading.Thread):
                     await asyncio.sleep(0.1)
                     continue
                 self.acked.append(ident)
+                self.acked_at.append((ident, time.time()))
                 break
             else:
                 self.unacked.append(ident)
@@ -267,6 +269,9 @@ class Tally:
     core_twice: int = 0
     not_consuming: dict[str, float] = field(default_factory=dict)
     baseline: dict[str, float] = field(default_factory=dict)
+    publish_stall: float = 0.0
+    handled_by: dict[str, int] = field(default_factory=dict)
+    duplicates_by: dict[str, int] = field(default_factory=dict)
     ready: dict[str, collections.Counter[int]] = field(default_factory=dict)
     live: dict[str, collections.Counter[int]] = field(default_factory=dict)
 
@@ -279,8 +284,10 @@ class Tally:
         live = "; ".join(f"{k} {dict(v)}" for k, v in sorted(self.live.items()))
         return (
             f"[{self.scenario}] JetStream acked {self.js_acked}, lost {len(self.js_lost)}, "
-            f"deliveries {self.js_deliveries}, duplicates {self.js_duplicates}, "
-            f"effects twice {self.effects_twice}; core published {self.core_published}, "
+            f"deliveries {self.js_deliveries} {self.handled_by}, duplicates "
+            f"{self.js_duplicates} {self.duplicates_by}, "
+            f"effects twice {self.effects_twice}, longest wait for a publish ack "
+            f"{self.publish_stall:.2f} s; core published {self.core_published}, "
             f"lost {self.core_lost}, twice {self.core_twice}; longest a worker handled no core "
             "message: "
             f"{gaps}; ready answers {ready}; live answers {live}"
@@ -331,11 +338,20 @@ def tally(
     t.js_lost = sorted(set(acked) - effects.keys())
     t.js_deliveries = len(js)
     t.js_duplicates = sum(c - 1 for c in per_id.values() if c > 1)
+    seen: set[str] = set()
+    for r in sorted(js, key=lambda r: r.at):
+        t.handled_by[r.app] = t.handled_by.get(r.app, 0) + 1
+        if r.ident in seen:  # a delivery after the first: counted where it landed
+            t.duplicates_by[r.app] = t.duplicates_by.get(r.app, 0) + 1
+        seen.add(r.ident)
     t.effects_twice = sum(1 for c in effects.values() if c > 1)
     t.core_published = len(core_sent)
     t.core_lost = len(set(core_sent) - core_counts.keys())
     t.core_twice = sum(1 for c in core_counts.values() if c > 1)
     start, fault_start, end = window
+    acks = [at for i, at in publisher.acked_at if i.startswith(prefix)]
+    edges = [fault_start, *(a for a in acks if a >= fault_start), end]
+    t.publish_stall = max(b - a for a, b in itertools.pairwise(edges))
     for app in apps:
         # Per worker (each has its own connection, possibly to another node): the
         # longest stretch without a core message handled, for the worst worker of the
