@@ -121,7 +121,6 @@ def test_rolling_restart_of_every_node_in_lame_duck_mode(deployment: Deployment)
     assert all(after < GRACE for after in moved_after.values()), moved_after
 
 
-@pytest.mark.cluster_full
 def test_with_no_node_reachable_readiness_fails_and_recovers(deployment: Deployment) -> None:
     d = deployment
     down: list[float] = []

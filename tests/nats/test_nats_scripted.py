@@ -221,6 +221,21 @@ async def test_a_rolling_restart_in_lame_duck_mode_moves_the_client_every_time()
     assert visited == ["a", "b", "a", "b"]
 
 
+async def test_a_single_server_restarted_after_lame_duck_is_reported_again_next_time() -> None:
+    server = ScriptedServer()
+    lame: list[str] = []
+    async with nats.connect(
+        server.url, connector=server.connector, lame_duck_cb=lambda: lame.append("ldm"), **FAST
+    ):
+        for round_ in range(2):
+            conn = await server.accept()
+            await conn.read_handshake()
+            await conn.send_info(ldm=True)  # shutting down: no other server to move to
+            await wait_until(lambda: len(lame) == round_ + 1)  # noqa: B023
+            await conn.close()  # it exits; the client reconnects to it once it is back
+    assert lame == ["ldm", "ldm"]
+
+
 async def test_unanswered_pings_make_the_connection_stale_and_replaced() -> None:
     server = ScriptedServer()
     async with nats.connect(

@@ -240,6 +240,8 @@ class IOShell:
         for sub in link.connected.expired:
             sub.target._close()
         self._outbox.prepend(link.connected.restore)
+        # A server that accepted a connection is not in lame duck mode (any more).
+        link.server.lame_duck = False
         self._discover(link.server, link.connected.info)
         self._link = link
         self._server = link.server
