@@ -59,6 +59,7 @@ class Deployment:
         time.sleep(steady)
         fault_start = time.time()
         fault()
+        fault_end = time.time()
         time.sleep(steady)
         self.publisher.pause()
         end = time.time()
@@ -70,9 +71,8 @@ class Deployment:
 
         wait_for(all_handled, timeout=60.0, interval=0.5)
         time.sleep(1.0)  # late duplicates, if any, land in the count too
-        result = tally(
-            name, self.record, self.publisher, self.prober, (start, fault_start, end), self.apps
-        )
+        window = (start, fault_start, fault_end, end)
+        result = tally(name, self.record, self.publisher, self.prober, window, self.apps)
         print(f"\n{result.line()}")
         if REPORT:
             with open(REPORT, "a") as f:

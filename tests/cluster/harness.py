@@ -270,6 +270,7 @@ class Tally:
     not_consuming: dict[str, float] = field(default_factory=dict)
     baseline: dict[str, float] = field(default_factory=dict)
     publish_stall: float = 0.0
+    after_fault: dict[str, int] = field(default_factory=dict)
     handled_by: dict[str, int] = field(default_factory=dict)
     duplicates_by: dict[str, int] = field(default_factory=dict)
     ready: dict[str, collections.Counter[int]] = field(default_factory=dict)
@@ -318,7 +319,7 @@ def tally(
     record: Path,
     publisher: Publisher,
     prober: Prober,
-    window: tuple[float, float, float],
+    window: tuple[float, float, float, float],
     apps: list[AppInstance],
 ) -> Tally:
     """Count one scenario's messages (ids labelled ``scenario``) and probe answers."""
@@ -348,7 +349,7 @@ def tally(
     t.core_published = len(core_sent)
     t.core_lost = len(set(core_sent) - core_counts.keys())
     t.core_twice = sum(1 for c in core_counts.values() if c > 1)
-    start, fault_start, end = window
+    start, fault_start, fault_end, end = window
     acks = [at for i, at in publisher.acked_at if i.startswith(prefix)]
     edges = [fault_start, *(a for a in acks if a >= fault_start), end]
     t.publish_stall = max(b - a for a, b in itertools.pairwise(edges))
@@ -358,6 +359,9 @@ def tally(
         # app; the same before the fault, as the baseline (messages are spread at random).
         t.not_consuming[app.name] = worst_gap(core_rows, app.name, fault_start, end)
         t.baseline[app.name] = worst_gap(core_rows, app.name, start, fault_start)
+        t.after_fault[app.name] = sum(
+            1 for r in rows if r.app == app.name and fault_end <= r.at <= end
+        )
         answers = prober.between(start, end)
         t.ready[app.name] = collections.Counter(
             a.status for a in answers if a.app == app.name and a.probe == "ready"

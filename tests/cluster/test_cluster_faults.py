@@ -31,6 +31,8 @@ def assert_survived(t: Tally, *, always_reachable: bool = True) -> None:
     assert t.core_twice == 0
     for app, live in t.live.items():
         assert set(live) == {200}, f"{app}: liveness answered {dict(live)}"
+    for app, count in t.after_fault.items():
+        assert count > 0, f"{app} handled nothing after the fault"
     if always_reachable:
         # Some node always answered: never a "not ready".
         for app, ready in t.ready.items():

@@ -7,9 +7,9 @@ data::
 
     with NatsCluster(3) as cluster:
         url = cluster.url                  # "nats://127.0.0.1:p1,nats://127.0.0.1:p2,..."
-        cluster.wait_stream_ready("ORDERS", replicas=3)
-        cluster.kill(cluster.stream_leader("ORDERS"))   # SIGKILL, as a crash would
-        cluster.start_node(0)                          # back, same ports, same store
+        leader = cluster.wait_stream_ready("ORDERS", replicas=3)  # node index
+        cluster.kill(leader)               # SIGKILL, as a crash would
+        cluster.start_node(leader)         # back: same ports, same store; waits for routes
         cluster.lame_duck(1)               # nats-server --signal ldm=<pid>
 """
 
