@@ -195,6 +195,47 @@ async def test_lame_duck_server_is_left_for_the_other_one() -> None:
     assert (a.host, b.host) == ("a", "b")
 
 
+async def test_a_rolling_restart_in_lame_duck_mode_moves_the_client_every_time() -> None:
+    # Each server in turn enters lame duck mode, then comes back (restarted) and the
+    # cluster announces it again in connect_urls. The client must move off every one,
+    # also when the only other server was in lame duck mode earlier.
+    server = ScriptedServer()
+    everyone = ["a:4222", "b:4222"]
+    async with nats.connect(
+        [f"nats://{a}" for a in everyone], randomize=False, connector=server.connector, **FAST
+    ) as nc:
+        conn = await server.accept()
+        await conn.read_handshake()
+        await nc.subscribe("news")
+        assert await conn.read_line() == b"SUB news 1"
+        visited = [conn.host]
+        for _ in range(3):
+            await conn.send_info(ldm=True)
+            assert await conn.closed_by_client()
+            conn = await server.accept()
+            await conn.read_handshake()
+            assert await conn.read_line() == b"SUB news 1"
+            await conn.send_info(connect_urls=everyone)  # the one left was restarted
+            visited.append(conn.host)
+        await wait_until(lambda: nc.connected_url == f"nats://{visited[-1]}:4222")
+    assert visited == ["a", "b", "a", "b"]
+
+
+async def test_a_single_server_restarted_after_lame_duck_is_reported_again_next_time() -> None:
+    server = ScriptedServer()
+    lame: list[str] = []
+    async with nats.connect(
+        server.url, connector=server.connector, lame_duck_cb=lambda: lame.append("ldm"), **FAST
+    ):
+        for round_ in range(2):
+            conn = await server.accept()
+            await conn.read_handshake()
+            await conn.send_info(ldm=True)  # shutting down: no other server to move to
+            await wait_until(lambda: len(lame) == round_ + 1)  # noqa: B023
+            await conn.close()  # it exits; the client reconnects to it once it is back
+    assert lame == ["ldm", "ldm"]
+
+
 async def test_unanswered_pings_make_the_connection_stale_and_replaced() -> None:
     server = ScriptedServer()
     async with nats.connect(

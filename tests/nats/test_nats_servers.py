@@ -47,3 +47,22 @@ def test_backoff_doubles_per_failure_up_to_the_maximum() -> None:
     assert delays == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
     server.attempts = 1000
     assert server.backoff(2.0, 1.0) == 2.0  # never below the base wait
+
+
+def test_a_comma_separated_url_is_several_servers() -> None:
+    pool = ServerPool(["nats://127.0.0.1:4222,nats://127.0.0.1:4223, 127.0.0.1:4224"])
+    assert [s.url for s in pool.servers] == [
+        "nats://127.0.0.1:4222",
+        "nats://127.0.0.1:4223",
+        "nats://127.0.0.1:4224",
+    ]
+
+
+def test_a_lame_duck_server_announced_again_by_the_cluster_is_no_longer_last() -> None:
+    pool = ServerPool(["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"])
+    first, second = pool.servers
+    first.lame_duck = True  # it was shutting down...
+    assert pool.rotation(None) == [second, first]
+    pool.add_discovered(["127.0.0.1:4223", "127.0.0.1:4222"], tls=False)  # ...and is back
+    assert not first.lame_duck
+    assert pool.rotation(None) == [first, second]

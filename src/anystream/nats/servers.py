@@ -87,7 +87,9 @@ class ServerPool:
     """The servers to try, in order: the configured ones, then those the cluster announced."""
 
     def __init__(self, urls: Sequence[str], *, randomize: bool = False) -> None:
-        servers = [parse_server_url(u) for u in urls]
+        # "nats://a:4222,nats://b:4222" (a NATS_URL as the nats CLI and Go client take it)
+        # is several servers.
+        servers = [parse_server_url(p) for u in urls for p in u.split(",") if p.strip()]
         if not servers:
             raise ValueError("at least one server URL is needed")
         if randomize:
@@ -105,8 +107,13 @@ class ServerPool:
         return list(self._servers)
 
     def add_discovered(self, addresses: Iterable[str], *, tls: bool) -> list[Server]:
-        """Add servers from INFO ``connect_urls`` not yet known; return the new ones."""
-        known = {s.address for s in self._servers}
+        """Servers from INFO ``connect_urls``: add those not yet known; return the new ones.
+
+        The cluster announces the servers that accept clients (it leaves out those in
+        lame duck mode), so a known server announced again is no longer in lame duck:
+        it was restarted.
+        """
+        known = {s.address: s for s in self._servers}
         added = []
         for address in addresses:
             try:
@@ -115,10 +122,13 @@ class ServerPool:
                 )
             except ValueError:
                 continue
-            if server.address not in known:
-                known.add(server.address)
-                self._servers.append(server)
-                added.append(server)
+            existing = known.get(server.address)
+            if existing is not None:
+                existing.lame_duck = False
+                continue
+            known[server.address] = server
+            self._servers.append(server)
+            added.append(server)
         return added
 
     def remove(self, server: Server) -> None:

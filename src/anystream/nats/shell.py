@@ -240,6 +240,8 @@ class IOShell:
         for sub in link.connected.expired:
             sub.target._close()
         self._outbox.prepend(link.connected.restore)
+        # A server that accepted a connection is not in lame duck mode (any more).
+        link.server.lame_duck = False
         self._discover(link.server, link.connected.info)
         self._link = link
         self._server = link.server
@@ -315,8 +317,11 @@ class IOShell:
 
     def _on_info(self, link: Link, info: dict[str, Any]) -> None:
         """INFO on a live connection: servers announced, lame duck mode."""
-        self._discover(link.server, info)
-        if info.get("ldm"):
+        lame_duck = bool(info.get("ldm"))
+        was_lame_duck = link.server.lame_duck
+        self._discover(link.server, info)  # clears the mark of servers announced again
+        if lame_duck:
+            link.server.lame_duck = was_lame_duck
             self._enter_lame_duck(link)
 
     # ----------------------------------------------------------------- connection tasks

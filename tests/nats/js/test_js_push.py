@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+
 import anyio
 import pytest
 
+from anystream import nats
 from anystream.nats import NatsTimeoutError
 from anystream.nats.js import JetStream, JsMsg, PushSubscription
 from nats.js import api
@@ -147,6 +150,38 @@ async def test_queue_subscribers_share_the_messages(js: JetStream, stream_name: 
     assert info.config.deliver_group == "workers"
     await a.unsubscribe()
     await b.unsubscribe()
+
+
+async def test_members_of_a_deliver_group_starting_at_once_share_one_consumer(
+    js: JetStream, js_url: str, stream_name: str
+) -> None:
+    # Workers of an app start together: each looks the durable up, finds none and creates
+    # it with its own deliver subject; all but one are refused ("consumer name already in
+    # use") and must join the one that won.
+    await js.add_stream(name=stream_name, subjects=[stream_name])
+    got: list[bytes] = []
+    subs: list[object] = []
+
+    async def member(nc: nats.Client) -> None:
+        async def handle(msg: JsMsg) -> None:
+            got.append(msg.data)
+
+        subs.append(await JetStream(nc).subscribe(stream_name, queue="workers", cb=handle))
+
+    async with AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(nats.connect(js_url)) for _ in range(4)]
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for nc in clients:
+                    tg.start_soon(member, nc)
+        assert len(subs) == 4
+        for i in range(20):
+            await js.publish(stream_name, str(i).encode())
+        with anyio.fail_after(10):
+            while len(got) < 20:
+                await anyio.sleep(0.01)
+    assert sorted(got) == sorted(str(i).encode() for i in range(20))
+    assert (await js.consumer_info(stream_name, "workers")).config.deliver_group == "workers"
 
 
 async def test_flow_control_is_answered_so_delivery_never_stalls(

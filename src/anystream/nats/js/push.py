@@ -27,7 +27,7 @@ from ...runtime.tasks import BackgroundTask, spawn
 from ..errors import NatsError, NatsTimeoutError, SubscriptionClosedError
 from ..subscription import Subscription
 from .delivery import Action, DeliveryState
-from .errors import JetStreamError, NotFoundError
+from .errors import BadRequestError, JetStreamError, NotFoundError
 from .msg import JsMsg
 from .ordered import ordered_config
 
@@ -257,6 +257,10 @@ class PushSubscription:
         return f"PushSubscription(stream={self._stream!r}, consumer={self._consumer!r})"
 
 
+#: JetStream API error: a consumer of that name exists with another configuration.
+CONSUMER_NAME_IN_USE = 10013
+
+
 async def subscribe(
     js: JetStream,
     subject: str,
@@ -320,6 +324,23 @@ async def subscribe(
     try:
         if info is None:
             info = await js.add_consumer(stream, config)
+    except BadRequestError as exc:
+        await sub.unsubscribe()
+        if not (durable and queue and exc.err_code == CONSUMER_NAME_IN_USE):
+            raise
+        # Another member of the deliver group created the consumer (with its own deliver
+        # subject) between our lookup and our create: several workers starting at once.
+        # Join it, as if it had been there at the lookup.
+        info = await js.consumer_info(stream, durable)
+        check_bindable(info, queue)
+        config = info.config
+        assert config.deliver_subject is not None
+        sub = await js.client.subscribe(
+            config.deliver_subject,
+            queue=config.deliver_group or None,
+            pending_msgs_limit=pending_msgs_limit,
+            pending_bytes_limit=pending_bytes_limit,
+        )
     except BaseException:
         await sub.unsubscribe()
         raise
