@@ -23,6 +23,20 @@ faststream (0.7.8)                                     on trio, before
 (``nats/publisher/producer.py``)                       ``broker.request(..., stream=...)``
 ====================================================  ====================================
 
+Three more patches cut faststream's avoidable per-message costs, changing nothing a user
+sees (docs/performance.md gives each one's measured effect):
+
+====================================================  ====================================
+faststream (0.7.8)                                     per message, before
+====================================================  ====================================
+``set_logger_fmt`` (``_internal/logger/logging.py``)   ``strftime`` per log line, the stream
+                                                       flushed (a ``write`` call) per line
+``LogicSubscriber.subject``                            a new ``Address`` (a per-character
+(``nats/subscriber/usecases/basic.py``)                scan of the subject) per log context
+``StreamMessage.__init__``                             ``str(uuid.uuid4())`` correlation id
+(``message/message.py``)                               through a ``UUID`` object
+====================================================  ====================================
+
 :func:`install` patches faststream's classes in place (idempotent). Before it patches
 anything it checks every :data:`ASSUMPTIONS` entry (the class and attribute are where they
 were, the signatures callers use, the code replaced is still the asyncio-bound code this
@@ -34,6 +48,7 @@ contract tests in ``tests/adapters/`` check the same assumptions one by one.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Coroutine, Generator, Iterable
 from contextlib import suppress
 from contextvars import ContextVar
@@ -45,11 +60,14 @@ from anystream.runtime.tasks import BackgroundTask, spawn
 
 from ._contract import (
     Assumption,
+    Broken,
     Patch,
     PatchSet,
     all_of,
     defines,
     has_slot,
+    lookup,
+    original,
     signature,
     slots,
     unchanged,
@@ -80,6 +98,11 @@ _CALL_WRAPPER = "faststream._internal.endpoint.call_wrapper:HandlerCallWrapper"
 _JS_PRODUCER = "faststream.nats.publisher.producer:NatsJSFastProducer"
 _TASKS_MIXIN = f"{_MIXINS}:TasksMixin"
 _TASK_SUPERVISOR = f"{_SUPERVISOR}:TaskCallbackSupervisor"
+_LOGGING = "faststream._internal.logger.logging:"
+_FORMATTER = "faststream._internal.logger.formatter:ColourizedFormatter"
+_NATS_SUBSCRIBER = "faststream.nats.subscriber.usecases.basic:LogicSubscriber"
+_MESSAGE_MODULE = "faststream.message.message:"
+_MESSAGE = "faststream.message.message:StreamMessage"
 
 
 class FaststreamAdapterError(RuntimeError):
@@ -562,8 +585,102 @@ async def js_producer_request(self: Any, cmd: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------
+# 6. The default access-log handler: same lines, less work per record
+# --------------------------------------------------------------------------------------
+
+
+def set_logger_fmt(logger: logging.Logger, stream: Any, fmt: str) -> None:
+    """Upstream's ``set_logger_fmt`` making the handler of :mod:`._logging`.
+
+    Upstream adds a ``logging.StreamHandler(stream)`` with a ``ColourizedFormatter(fmt,
+    use_colors=True)`` unless the logger already has a handler on ``sys.stdout``. Two
+    lines per message go through it ("Received", "Processed"), and per line the formatter
+    ran ``time.strftime`` and the handler flushed the stream (one ``write`` system call).
+    Here the handler is a :class:`~._logging.DeferredFlushStreamHandler` (lines written as
+    they come, flushed within 50 ms, at once from WARNING up) and the formatter a
+    :class:`~._logging.CachedTimeFormatter` (strftime once per second): the same lines on
+    the same stream. A handler faststream made before (same logger) is upgraded in place.
+    """
+    from faststream._internal.logger import logging as fs_logging
+
+    from ._logging import CachedTimeFormatter, DeferredFlushStreamHandler, upgrade
+
+    if fs_logging._handler_exists(logger):
+        for handler in logger.handlers:
+            upgrade(handler)
+        return
+
+    handler = DeferredFlushStreamHandler(stream=stream)
+    handler.setFormatter(CachedTimeFormatter(fmt=fmt, use_colors=True))
+    logger.addHandler(handler)
+
+
+# --------------------------------------------------------------------------------------
+# 7. LogicSubscriber.subject: one Address per subject, not one per message
+# --------------------------------------------------------------------------------------
+
+_addresses: dict[tuple[str, str], Any] = {}
+
+
+def _subscriber_subject(self: Any) -> Any:
+    """Upstream's ``LogicSubscriber.subject``, built once per (subject, prefix).
+
+    Upstream builds ``Address(self._subject, NATS_ADDRESS_SYNTAX).add_prefix(prefix)`` on
+    every read, and ``get_log_context`` reads it for every message: ``Address.__init__``
+    scans the subject character by character for ``{{``/``}}``. An ``Address`` is a
+    value (its lazily compiled regex is a cache), so the one built for a (subject,
+    prefix) pair serves every read; a prefix changed later is a new key.
+    """
+    from faststream._internal.utils.path import Address
+    from faststream.nats.schemas.js_stream import NATS_ADDRESS_SYNTAX
+
+    key = (self._subject, self._outer_config.prefix)
+    address = _addresses.get(key)
+    if address is None:
+        address = _addresses[key] = Address(self._subject, NATS_ADDRESS_SYNTAX).add_prefix(key[1])
+    return address
+
+
+subscriber_subject = property(_subscriber_subject)
+
+
+# --------------------------------------------------------------------------------------
+# 8. StreamMessage's correlation id: uuid4 text without the UUID object
+# --------------------------------------------------------------------------------------
+
+_VARIANT = "89ab" * 4
+
+
+def uuid4_text() -> str:
+    """A random (version 4) UUID in its canonical text form, as ``str(uuid.uuid4())``.
+
+    ``StreamMessage.__init__`` gives every message without a ``correlation_id`` header
+    ``str(uuid4())``: 16 random bytes (``os.urandom``, as uuid4), then a ``UUID`` object
+    and its ``__str__``. This formats the same bytes directly (version and variant bits
+    set as uuid4 sets them): the same distribution, the same text, half the time. Patched
+    in as the ``uuid4`` that ``faststream.message.message`` calls (``str()`` of a ``str``
+    is the string itself).
+    """
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
+
+
+# --------------------------------------------------------------------------------------
 # Assumptions, patches, install()
 # --------------------------------------------------------------------------------------
+
+
+def _not_defined(owner: str, attr: str) -> None:
+    if attr in lookup(owner).__dict__:
+        raise Broken(f"{owner} now defines {attr}")
+
+
+def _is_uuid4(owner: str, attr: str) -> None:
+    import uuid
+
+    if original(owner, attr) is not uuid.uuid4:
+        raise Broken(f"{owner}{attr} is no longer uuid.uuid4")
+
 
 #: Every assumption :func:`install` checks first (the contract tests check each by name).
 ASSUMPTIONS: tuple[Assumption, ...] = (
@@ -702,6 +819,49 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "NatsJSFastProducer keeps its connection state in the private __state",
         uses(_JS_PRODUCER, "connect", "_NatsJSFastProducer__state"),
     ),
+    # 6. the default access-log handler
+    Assumption(
+        "set_logger_fmt is the 0.7.8 code our copy is based on",
+        unchanged(_LOGGING, "set_logger_fmt", "ea8e3e5ac56fdad7", copy_in=__name__),
+    ),
+    Assumption(
+        "get_logger adds its handler through the module's set_logger_fmt",
+        uses(_LOGGING, "get_logger", "set_logger_fmt"),
+    ),
+    Assumption(
+        "ColourizedFormatter.formatMessage is the 0.7.8 code CachedTimeFormatter matches",
+        unchanged(
+            _FORMATTER, "formatMessage", "6751700b76f6eac3", copy_in=f"{__package__}._logging"
+        ),
+    ),
+    Assumption(
+        "ColourizedFormatter does not define formatTime (logging.Formatter's is the one used)",
+        lambda: _not_defined(_FORMATTER, "formatTime"),
+    ),
+    # 7. LogicSubscriber.subject
+    Assumption(
+        "LogicSubscriber.subject is the 0.7.8 code our copy is based on",
+        unchanged(_NATS_SUBSCRIBER, "subject", "5e0390612b4c7041", copy_in=__name__),
+    ),
+    Assumption(
+        "Address keeps nothing but its declaration, syntax and compiled cache",
+        slots(
+            "faststream._internal.utils.path:Address",
+            ("_compiled", "_declaration", "_syntax", "template"),
+        ),
+    ),
+    # 8. the correlation id
+    Assumption(
+        "StreamMessage.__init__ is the 0.7.8 code: correlation_id or str(uuid4())",
+        all_of(
+            unchanged(_MESSAGE, "__init__", "ea7623a405559c80", copy_in=__name__),
+            uses(_MESSAGE, "__init__", "uuid4", "str", "correlation_id"),
+        ),
+    ),
+    Assumption(
+        "faststream.message.message calls uuid4 through its module global (uuid.uuid4)",
+        lambda: _is_uuid4(_MESSAGE_MODULE, "uuid4"),
+    ),
 )
 
 
@@ -721,6 +881,9 @@ PATCHES = PatchSet(
         Patch(_CALL_WRAPPER, "trigger", call_wrapper_trigger),
         Patch(_CALL_WRAPPER, "refresh", call_wrapper_refresh),
         Patch(_JS_PRODUCER, "request", js_producer_request),
+        Patch(_LOGGING, "set_logger_fmt", set_logger_fmt),
+        Patch(_NATS_SUBSCRIBER, "subject", subscriber_subject),
+        Patch(_MESSAGE_MODULE, "uuid4", uuid4_text),
     ),
     error=FaststreamAdapterError,
 )
