@@ -1,0 +1,183 @@
+"""faststream's per-message costs cut in the adapter layer: what users see stays the same.
+
+The access log (same text, same stream, every line flushed), the subscriber's subject,
+and the correlation ids of messages, each compared with faststream's own code.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import anyio
+import anyio.lowlevel
+import pytest
+from faststream._internal.logger.formatter import ColourizedFormatter
+from faststream._internal.logger.logging import get_logger
+from faststream.message.message import StreamMessage
+from faststream.nats import NatsBroker, NatsRouter
+
+from anystream._adapters import faststream as adapters
+from anystream._adapters._contract import original
+from anystream._adapters._logging import (
+    FLUSH_INTERVAL,
+    CachedTimeFormatter,
+    DeferredFlushStreamHandler,
+    upgrade,
+)
+
+pytestmark = pytest.mark.usefixtures("adapted")
+
+ACCESS_FORMAT = "%(asctime)s %(levelname)-8s - %(subject)s | %(message_id)-10s - %(message)s"
+
+
+def _record(created: float, level: int = logging.INFO, msg: str = "Received") -> logging.LogRecord:
+    record = logging.makeLogRecord(
+        {
+            "name": "faststream.access.nats",
+            "levelno": level,
+            "levelname": logging.getLevelName(level),
+            "msg": msg,
+            "subject": "orders.created",
+            "message_id": "771b95e3-2",
+        }
+    )
+    record.created = created
+    record.msecs = (created - int(created)) * 1000
+    return record
+
+
+@pytest.mark.parametrize("use_colors", [True, False])
+@pytest.mark.parametrize("datefmt", [None, "%H:%M:%S"])
+def test_the_access_log_formatter_writes_what_faststreams_formatter_writes(
+    use_colors: bool, datefmt: str | None
+) -> None:
+    ours = CachedTimeFormatter(fmt=ACCESS_FORMAT, datefmt=datefmt, use_colors=use_colors)
+    theirs = ColourizedFormatter(fmt=ACCESS_FORMAT, datefmt=datefmt, use_colors=use_colors)
+    start = 1_764_400_000.0
+    # the same second twice, then the next seconds; every level, and one without a colour
+    moments = [start + 0.001, start + 0.999, start + 1.0, start + 1.5, start + 61.25]
+    levels = [logging.DEBUG, logging.INFO, 25, logging.WARNING, logging.ERROR, logging.CRITICAL]
+    for created in moments:
+        for level in levels:
+            assert ours.format(_record(created, level)) == theirs.format(_record(created, level))
+
+
+def _fresh_access_logger(stream: object) -> logging.Logger:
+    name = f"faststream.access.test-{uuid.uuid4().hex}"
+    return get_logger(name=name, log_level=logging.INFO, stream=stream, fmt=ACCESS_FORMAT)  # type: ignore[arg-type]
+
+
+def test_a_faststream_logger_writes_its_lines_and_they_reach_the_file_without_more_logging(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "access.log"
+    with path.open("w") as stream:
+        logger = _fresh_access_logger(stream)
+        [handler] = logger.handlers
+        assert isinstance(handler, DeferredFlushStreamHandler)
+        for message_id in ("a1", "b2", "c3"):
+            logger.info("Received", extra={"subject": "orders", "message_id": message_id})
+
+        deadline = time.monotonic() + 10 * FLUSH_INTERVAL + 5.0
+        while path.read_text().count("\n") < 3 and time.monotonic() < deadline:
+            time.sleep(FLUSH_INTERVAL / 5)
+
+    lines = path.read_text().splitlines()
+    assert [line.split(" - ", 1)[1] for line in lines] == [
+        f"orders | {message_id:<10} - Received" for message_id in ("a1", "b2", "c3")
+    ]
+
+
+def test_a_warning_is_on_the_file_as_soon_as_it_is_logged(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    with path.open("w") as stream:
+        logger = _fresh_access_logger(stream)
+        logger.info("Received", extra={"subject": "orders", "message_id": "a1"})
+        logger.warning("slow", extra={"subject": "orders", "message_id": "a1"})
+
+        text = path.read_text()
+
+    assert "Received" in text
+    assert text.rstrip().endswith("- slow")
+
+
+def test_only_faststreams_own_default_handler_is_upgraded_in_place() -> None:
+    users = logging.StreamHandler(sys.stderr)
+    users.setFormatter(logging.Formatter("%(message)s"))
+    faststreams = logging.StreamHandler(sys.stderr)
+    formatter = ColourizedFormatter(fmt=ACCESS_FORMAT, use_colors=True)
+    faststreams.setFormatter(formatter)
+
+    assert not upgrade(users)
+    assert type(users) is logging.StreamHandler
+    assert upgrade(faststreams)
+    assert isinstance(faststreams, DeferredFlushStreamHandler)
+    assert faststreams.formatter is formatter
+    record = _record(1_764_400_000.25)
+    reference = ColourizedFormatter(fmt=ACCESS_FORMAT, use_colors=True)
+    assert formatter.format(record) == reference.format(_record(1_764_400_000.25))
+
+
+def test_the_subscriber_subject_is_faststreams_built_once_and_follows_a_router_prefix() -> None:
+    broker = NatsBroker()
+    router = NatsRouter(prefix="shop.")
+    plain = broker.subscriber("orders.{id}")
+    prefixed = router.subscriber("orders.{id}")
+    broker.include_router(router)
+    upstream_subject = original(
+        "faststream.nats.subscriber.usecases.basic:LogicSubscriber", "subject"
+    ).fget
+
+    for sub in (plain, prefixed):
+        ours, theirs = sub.subject, upstream_subject(sub)
+        assert (ours.template, ours.broker_address) == (theirs.template, theirs.broker_address)
+        assert sub.subject is ours  # one Address, not one per read
+    assert plain.subject.broker_address == "orders.*"
+    assert prefixed.subject.template == "shop.orders.{id}"
+
+
+def test_messages_without_a_correlation_id_get_random_uuid4_text() -> None:
+    ids = [StreamMessage(None, b"{}").correlation_id for _ in range(2000)]
+
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+    given = StreamMessage(None, b"{}", correlation_id="given")
+    assert (given.correlation_id, given.message_id) == ("given", "given")
+
+
+def test_uuid4_text_sets_every_bit_but_version_and_variant_at_random() -> None:
+    values = [uuid.UUID(adapters.uuid4_text()).int for _ in range(4000)]
+    fixed_ones = (0b0100 << 76) | (0b10 << 62)  # version 4 (bits 79-76), variant 10
+    fixed_zeros = (0b1011 << 76) | (0b01 << 62)
+    seen_ones, seen_zeros = 0, 0
+    for value in values:
+        assert value & fixed_ones == fixed_ones
+        assert value & fixed_zeros == 0
+        seen_ones |= value
+        seen_zeros |= ~value
+    random_bits = ((1 << 128) - 1) & ~(fixed_ones | fixed_zeros)
+    assert seen_ones & random_bits == random_bits
+    assert seen_zeros & random_bits == random_bits
+
+
+@pytest.mark.anyio
+async def test_a_flushed_log_line_is_not_waited_for_by_the_event_loop(tmp_path: Path) -> None:
+    # The flush happens on the flusher thread: logging from a task does not block on it.
+    path = tmp_path / "access.log"
+    with path.open("w") as stream:
+        logger = _fresh_access_logger(stream)
+        for n in range(100):
+            logger.info("Processed", extra={"subject": "orders", "message_id": str(n)})
+            await anyio.lowlevel.checkpoint()
+        with anyio.fail_after(10 * FLUSH_INTERVAL + 5.0):
+            while path.read_text().count("\n") < 100:
+                await anyio.sleep(FLUSH_INTERVAL / 5)
+    assert path.read_text().count("Processed") == 100
