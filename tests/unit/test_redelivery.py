@@ -335,7 +335,7 @@ def test_contract_nats_py_marks_a_message_acted_on_with_ackd() -> None:
     )
 
 
-def test_the_guard_acts_on_jetstream_deliveries_only_and_builds_nothing_for_other_messages() -> None:
+def test_the_guard_acts_on_jetstream_deliveries_only_and_builds_nothing_for_others() -> None:
     from anystream.redelivery import RedeliveryGuard
 
     guard = RedeliveryGuard(10)
