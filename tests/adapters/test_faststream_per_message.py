@@ -181,3 +181,33 @@ async def test_a_flushed_log_line_is_not_waited_for_by_the_event_loop(tmp_path: 
             while path.read_text().count("\n") < 100:
                 await anyio.sleep(FLUSH_INTERVAL / 5)
     assert path.read_text().count("Processed") == 100
+
+
+@pytest.mark.anyio
+async def test_max_workers_handles_up_to_that_many_messages_at_once_and_every_one(
+    js_url: str, subject: str
+) -> None:
+    from anystream.nats import NatsBroker as NativeNatsBroker
+    from tests.helpers import wait_until
+
+    broker = NativeNatsBroker(js_url, logger=None)
+    running = peak = 0
+    seen: list[int] = []
+
+    @broker.subscriber(subject, max_workers=3)
+    async def slow(body: int) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await anyio.sleep(0.02)
+        running -= 1
+        seen.append(body)
+
+    async with broker:
+        await broker.start()
+        for i in range(30):
+            await broker.publish(i, subject)
+        await wait_until(lambda: len(seen) == 30, timeout=20)
+
+    assert sorted(seen) == list(range(30))
+    assert peak == 3
