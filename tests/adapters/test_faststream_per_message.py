@@ -211,3 +211,127 @@ async def test_max_workers_handles_up_to_that_many_messages_at_once_and_every_on
 
     assert sorted(seen) == list(range(30))
     assert peak == 3
+
+
+# --- the access-log line written without a LogRecord -----------------------------------
+
+
+def _access_logger(stream: object, fmt: str = ACCESS_FORMAT) -> logging.Logger:
+    from faststream._internal.context.repository import ContextRepo
+    from faststream._internal.logger.logging import ExtendedFilter
+
+    logger = get_logger(
+        name=f"faststream.access.test-{uuid.uuid4().hex}",
+        log_level=logging.INFO,
+        stream=stream,  # type: ignore[arg-type]
+        fmt=fmt,
+    )
+    logger.addFilter(ExtendedFilter({"subject": "", "message_id": ""}, 10, ContextRepo()))
+    return logger
+
+
+EXTRA = {"subject": "orders", "queue": "", "stream": "", "message_id": "771b95e3-2a0c-4f"}
+
+
+def _without_time(text: str) -> list[str]:
+    return [line[23:] for line in text.splitlines()]
+
+
+def test_the_direct_line_is_the_line_the_logging_machinery_writes(tmp_path: Path) -> None:
+    from faststream._internal.logger.logger_proxy import RealLoggerObject
+
+    from anystream._adapters._logging import write_directly
+
+    direct_path, ordinary_path = tmp_path / "direct.log", tmp_path / "ordinary.log"
+    with direct_path.open("w") as direct_stream, ordinary_path.open("w") as ordinary_stream:
+        direct = _access_logger(direct_stream)
+        ordinary = _access_logger(ordinary_stream)
+        assert write_directly(direct, logging.INFO, "Received", EXTRA)
+        RealLoggerObject(direct).log(logging.INFO, "Processed", extra=EXTRA)
+        RealLoggerObject(direct).log(logging.WARNING, "slow", extra={"subject": "x"})
+        RealLoggerObject(direct).log(logging.DEBUG, "hidden", extra=EXTRA)
+        for level, msg, extra in [
+            (logging.INFO, "Received", EXTRA),
+            (logging.INFO, "Processed", EXTRA),
+            (logging.WARNING, "slow", {"subject": "x"}),
+            (logging.DEBUG, "hidden", EXTRA),
+        ]:
+            ordinary.log(level, msg, extra=extra)
+        direct.handlers[0].flush()
+        ordinary.handlers[0].flush()
+
+    lines = _without_time(direct_path.read_text())
+    assert lines == _without_time(ordinary_path.read_text())
+    assert lines == [
+        " \x1b[32mINFO\x1b[0m     - orders | 771b95e3-2 - Received",
+        " \x1b[32mINFO\x1b[0m     - orders | 771b95e3-2 - Processed",
+        " \x1b[33mWARNING\x1b[0m  - x |            - slow",
+    ]
+
+
+def test_a_handler_the_user_adds_to_the_access_logger_gets_every_record(tmp_path: Path) -> None:
+    from faststream._internal.logger.logger_proxy import RealLoggerObject
+
+    class Collect(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.records: list[logging.LogRecord] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.records.append(record)
+
+    with (tmp_path / "access.log").open("w") as stream:
+        logger = _access_logger(stream)
+        collect = Collect()
+        logger.addHandler(collect)
+        RealLoggerObject(logger).log(logging.INFO, "Received", extra=EXTRA)
+        logger.handlers[0].flush()
+
+    assert [(r.getMessage(), r.subject, r.message_id) for r in collect.records] == [  # type: ignore[attr-defined]
+        ("Received", "orders", "771b95e3-2")
+    ]
+    assert (tmp_path / "access.log").read_text().rstrip().endswith("- Received")
+
+
+def test_a_format_with_other_record_fields_takes_the_ordinary_path(tmp_path: Path) -> None:
+    from anystream._adapters._logging import write_directly
+
+    with (tmp_path / "access.log").open("w") as stream:
+        logger = _access_logger(stream, fmt="%(process)d %(funcName)s %(message)s")
+        assert not write_directly(logger, logging.INFO, "Received", EXTRA)
+        logger.log(logging.INFO, "Received", extra=EXTRA)
+        logger.handlers[0].flush()
+
+    assert (tmp_path / "access.log").read_text().split()[0] == str(__import__("os").getpid())
+
+
+def test_a_patched_logging_machinery_gets_every_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faststream._internal.logger.logger_proxy import RealLoggerObject
+
+    captured: list[str] = []
+    call_handlers = logging.Logger.callHandlers
+
+    def tracking(self: logging.Logger, record: logging.LogRecord) -> None:
+        captured.append(record.getMessage())
+        call_handlers(self, record)
+
+    monkeypatch.setattr(logging.Logger, "callHandlers", tracking)
+    with (tmp_path / "access.log").open("w") as stream:
+        logger = _access_logger(stream)
+        RealLoggerObject(logger).log(logging.INFO, "Received", extra=EXTRA)
+        logger.handlers[0].flush()
+
+    assert captured == ["Received"]
+    assert (tmp_path / "access.log").read_text().rstrip().endswith("- Received")
+
+
+def test_the_direct_line_keeps_logrecords_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    from anystream._adapters._logging import _created_msecs
+
+    for now in (1_764_400_000.0, 1_764_400_000.9995, 1_764_400_001.0004, 1_764_400_059.1234):
+        monkeypatch.setattr(time, "time", lambda now=now: now)
+        monkeypatch.setattr(time, "time_ns", lambda now=now: int(now * 1e9))
+        record = logging.makeLogRecord({})
+        assert _created_msecs() == (record.created, record.msecs)

@@ -31,6 +31,8 @@ faststream (0.7.8)                                     per message, before
 ====================================================  ====================================
 ``set_logger_fmt`` (``_internal/logger/logging.py``)   ``strftime`` per log line, the stream
                                                        flushed (a ``write`` call) per line
+``RealLoggerObject.log``                               a ``LogRecord`` per line, also when
+(``_internal/logger/logger_proxy.py``)                 only faststream's handler reads it
 ``LogicSubscriber.subject``                            a new ``Address`` (a per-character
 (``nats/subscriber/usecases/basic.py``)                scan of the subject) per log context
 ``StreamMessage.__init__``                             ``str(uuid.uuid4())`` correlation id
@@ -100,6 +102,7 @@ _TASKS_MIXIN = f"{_MIXINS}:TasksMixin"
 _TASK_SUPERVISOR = f"{_SUPERVISOR}:TaskCallbackSupervisor"
 _CONCURRENT = f"{_MIXINS}:ConcurrentMixin"
 _LOGGING = "faststream._internal.logger.logging:"
+_REAL_LOGGER = "faststream._internal.logger.logger_proxy:RealLoggerObject"
 _FORMATTER = "faststream._internal.logger.formatter:ColourizedFormatter"
 _NATS_SUBSCRIBER = "faststream.nats.subscriber.usecases.basic:LogicSubscriber"
 _MESSAGE_MODULE = "faststream.message.message:"
@@ -616,6 +619,37 @@ def set_logger_fmt(logger: logging.Logger, stream: Any, fmt: str) -> None:
     logger.addHandler(handler)
 
 
+def real_logger_log(
+    self: Any,
+    level: int,
+    msg: Any,
+    /,
+    *,
+    exc_info: Any = None,
+    extra: Any = None,
+) -> None:
+    """Upstream's ``RealLoggerObject.log``, writing faststream's default access-log line
+    directly when nothing but faststream's own handler could see the record.
+
+    Upstream calls ``logger.log(level, msg, extra=extra, exc_info=exc_info)`` for every
+    "Received"/"Processed" line: a ``LogRecord`` (a dozen attributes, the caller's frame
+    looked up), the filter, the handler's lock and format. When the logger is faststream's
+    access logger exactly as faststream set it up (see
+    :func:`~._logging.write_directly`), the same line is formatted from the message's log
+    context and written to the same stream; in any other case (a handler or filter the user
+    added, propagation, a format with other fields, an exception, a patched ``logging``)
+    the record takes upstream's path.
+    """
+    from ._logging import write_directly
+
+    logger = self.logger
+    if exc_info is None and type(logger) is logging.Logger and write_directly(
+        logger, level, msg, extra
+    ):
+        return
+    logger.log(level, msg, extra=extra, exc_info=exc_info)
+
+
 # --------------------------------------------------------------------------------------
 # 7. LogicSubscriber.subject: one Address per subject, not one per message
 # --------------------------------------------------------------------------------------
@@ -868,6 +902,19 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "ColourizedFormatter does not define formatTime (logging.Formatter's is the one used)",
         lambda: _not_defined(_FORMATTER, "formatTime"),
     ),
+    Assumption(
+        "RealLoggerObject.log is the 0.7.8 code our copy is based on",
+        unchanged(_REAL_LOGGER, "log", "b6da5678a30d1308", copy_in=__name__),
+    ),
+    Assumption(
+        "ExtendedFilter.filter is the 0.7.8 code write_directly does the work of",
+        unchanged(
+            "faststream._internal.logger.logging:ExtendedFilter",
+            "filter",
+            "9623ca3ff0461c35",
+            copy_in=f"{__package__}._logging",
+        ),
+    ),
     # 7. LogicSubscriber.subject
     Assumption(
         "LogicSubscriber.subject is the 0.7.8 code our copy is based on",
@@ -929,6 +976,7 @@ PATCHES = PatchSet(
         Patch(_CALL_WRAPPER, "refresh", call_wrapper_refresh),
         Patch(_JS_PRODUCER, "request", js_producer_request),
         Patch(_LOGGING, "set_logger_fmt", set_logger_fmt),
+        Patch(_REAL_LOGGER, "log", real_logger_log),
         Patch(_NATS_SUBSCRIBER, "subject", subscriber_subject),
         Patch(_MESSAGE_MODULE, "uuid4", uuid4_text),
         Patch(_CONCURRENT, "_serve_consume_queue", concurrent_serve_consume_queue),
