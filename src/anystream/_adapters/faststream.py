@@ -57,6 +57,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 
 from anystream.runtime.tasks import BackgroundTask, spawn
 
@@ -716,17 +717,49 @@ async def concurrent_serve_consume_queue(self: Any) -> None:
     consume it: at most ``max_workers`` messages are handled at once, as before; the
     stream's buffer (``max_workers`` messages) still makes ``_put_msg`` wait when all
     are busy; the workers end with the stream or with the subscriber's task (``stop()``).
+    A worker takes a waiting message without a checkpoint and waits (a checkpoint) only
+    when there is none.
     """
     receive_stream = self.receive_stream
     consume = self.consume
+    would_block = anyio.WouldBlock
 
     async def worker() -> None:
-        async for msg in receive_stream:
+        receive_nowait = receive_stream.receive_nowait
+        receive = receive_stream.receive
+        while True:
+            try:
+                try:
+                    msg = receive_nowait()
+                except would_block:
+                    msg = await receive()
+            except (anyio.EndOfStream, anyio.ClosedResourceError):
+                # The stream ended or stop() closed it (a handler raised StopConsume):
+                # a cancellation stop() asked for is delivered here, as upstream's
+                # ``async for`` delivers it at its next receive.
+                await anyio.lowlevel.checkpoint()
+                return
             await consume(msg)
 
     async with anyio.create_task_group() as tg:
         for _ in range(self.max_workers):
             tg.start_soon(worker)
+
+
+async def concurrent_put_msg(self: Any, msg: Any) -> None:
+    """Upstream's ``ConcurrentMixin._put_msg`` without a semaphore round per message.
+
+    Upstream holds the ``limiter`` while it sends the message into the subscriber's memory
+    stream; with :func:`concurrent_serve_consume_queue` the limiter no longer counts the
+    handlers (the workers do), and the stream's buffer is what makes the sender wait while
+    every worker is busy. A message goes in at once while there is room (no checkpoint),
+    else the sender waits for room as upstream's ``send`` does.
+    """
+    send_stream = self.send_stream
+    try:
+        send_stream.send_nowait(msg)
+    except anyio.WouldBlock:
+        await send_stream.send(msg)
 
 
 # --------------------------------------------------------------------------------------
@@ -945,6 +978,10 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         unchanged(_CONCURRENT, "_serve_consume_queue", "f2ecbf81e44782a0", copy_in=__name__),
     ),
     Assumption(
+        "ConcurrentMixin._put_msg is the 0.7.8 code (send under the limiter)",
+        unchanged(_CONCURRENT, "_put_msg", "47b31b93e1026730", copy_in=__name__),
+    ),
+    Assumption(
         "ConcurrentMixin._consume_msg only calls consume under the limiter",
         uses(_CONCURRENT, "_consume_msg", "limiter", "consume"),
     ),
@@ -980,6 +1017,7 @@ PATCHES = PatchSet(
         Patch(_NATS_SUBSCRIBER, "subject", subscriber_subject),
         Patch(_MESSAGE_MODULE, "uuid4", uuid4_text),
         Patch(_CONCURRENT, "_serve_consume_queue", concurrent_serve_consume_queue),
+        Patch(_CONCURRENT, "_put_msg", concurrent_put_msg),
     ),
     error=FaststreamAdapterError,
 )
