@@ -335,3 +335,33 @@ def test_the_direct_line_keeps_logrecords_clock(monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setattr(time, "time_ns", lambda now=now: int(now * 1e9))
         record = logging.makeLogRecord({})
         assert _created_msecs() == (record.created, record.msecs)
+
+
+@pytest.mark.anyio
+async def test_with_logger_none_a_failing_handler_is_still_handled_as_with_faststream(
+    js_url: str, subject: str
+) -> None:
+    from faststream.middlewares.logging import CriticalLogMiddleware, _LoggingMiddleware
+
+    from anystream.nats import NatsBroker as NativeNatsBroker
+    from tests.helpers import wait_until
+
+    quiet, logging_broker = NativeNatsBroker(js_url, logger=None), NativeNatsBroker(js_url)
+    seen: list[str] = []
+
+    @quiet.subscriber(subject)
+    async def handler(body: str) -> None:
+        seen.append(body)
+        if body == "bad":
+            raise ValueError(body)
+
+    async with quiet, logging_broker:
+        await quiet.start()
+        await logging_broker.connect()
+        silent = CriticalLogMiddleware(quiet.config.logger)
+        loud = CriticalLogMiddleware(logging_broker.config.logger)
+        assert silent(None, context=None) is silent(None, context=None)  # nothing per message
+        assert isinstance(loud(None, context=None), _LoggingMiddleware)
+        for body in ("bad", "good"):
+            await quiet.publish(body, subject)
+        await wait_until(lambda: seen == ["bad", "good"], timeout=10)

@@ -37,6 +37,10 @@ faststream (0.7.8)                                     per message, before
 (``nats/subscriber/usecases/basic.py``)                scan of the subject) per log context
 ``StreamMessage.__init__``                             ``str(uuid.uuid4())`` correlation id
 (``message/message.py``)                               through a ``UUID`` object
+``ConcurrentMixin`` (``max_workers``)                  a task and a semaphore round per
+(``_internal/endpoint/subscriber/mixins.py``)          message
+``CriticalLogMiddleware.__call__``                     a logging middleware object per
+(``middlewares/logging.py``)                           message, also with ``logger=None``
 ====================================================  ====================================
 
 :func:`install` patches faststream's classes in place (idempotent). Before it patches
@@ -102,6 +106,8 @@ _JS_PRODUCER = "faststream.nats.publisher.producer:NatsJSFastProducer"
 _TASKS_MIXIN = f"{_MIXINS}:TasksMixin"
 _TASK_SUPERVISOR = f"{_SUPERVISOR}:TaskCallbackSupervisor"
 _CONCURRENT = f"{_MIXINS}:ConcurrentMixin"
+_CRITICAL_LOG = "faststream.middlewares.logging:CriticalLogMiddleware"
+_LOGGING_MIDDLEWARE = "faststream.middlewares.logging:_LoggingMiddleware"
 _LOGGING = "faststream._internal.logger.logging:"
 _REAL_LOGGER = "faststream._internal.logger.logger_proxy:RealLoggerObject"
 _FORMATTER = "faststream._internal.logger.formatter:ColourizedFormatter"
@@ -763,6 +769,39 @@ async def concurrent_put_msg(self: Any, msg: Any) -> None:
 
 
 # --------------------------------------------------------------------------------------
+# 10. CriticalLogMiddleware with logging off: nothing built per message
+# --------------------------------------------------------------------------------------
+
+
+def critical_log_call(self: Any, msg: Any, /, *, context: Any) -> Any:
+    """Upstream's ``CriticalLogMiddleware.__call__``, with one shared no-op object when the
+    broker logs nothing (``logger=None``).
+
+    Upstream builds a ``_LoggingMiddleware`` for every message; all it does is log
+    "Received", "Processed" and a handler's exception through the broker's logger state.
+    With ``logger=None`` that state holds an ``EmptyLoggerObject`` whose ``log`` does
+    nothing, so the object, its ``consume_scope`` frame and its two log-context lookups
+    per message change nothing: one shared object whose scopes call straight through
+    stands in for it. With any logger, upstream's object as before.
+    """
+    from faststream._internal.logger.logger_proxy import EmptyLoggerObject
+    from faststream.middlewares.logging import _LoggingMiddleware
+
+    if type(self.logger.logger) is EmptyLoggerObject:
+        return _SILENT_LOG_MIDDLEWARE
+    return _LoggingMiddleware(logger=self.logger, msg=msg, context=context)
+
+
+def _silent_log_middleware() -> Any:
+    from anystream._middleware import Shared
+
+    return Shared(None)
+
+
+_SILENT_LOG_MIDDLEWARE = _silent_log_middleware()
+
+
+# --------------------------------------------------------------------------------------
 # Assumptions, patches, install()
 # --------------------------------------------------------------------------------------
 
@@ -993,6 +1032,27 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
             uses(_CONCURRENT, "start_consume_task", "add_task", "_serve_consume_queue"),
         ),
     ),
+    # 10. CriticalLogMiddleware with logging off
+    Assumption(
+        "CriticalLogMiddleware.__call__ is the 0.7.8 code our copy is based on",
+        unchanged(_CRITICAL_LOG, "__call__", "beb38c4f7f5fc7d6", copy_in=__name__),
+    ),
+    Assumption(
+        "_LoggingMiddleware only logs (0.7.8 consume_scope and __aexit__)",
+        all_of(
+            unchanged(_LOGGING_MIDDLEWARE, "consume_scope", "b06254ce6ebf33ee", copy_in=__name__),
+            unchanged(_LOGGING_MIDDLEWARE, "__aexit__", "05d913aa2db5e5d0", copy_in=__name__),
+        ),
+    ),
+    Assumption(
+        "EmptyLoggerObject.log (logger=None) does nothing (0.7.8 code)",
+        unchanged(
+            "faststream._internal.logger.logger_proxy:EmptyLoggerObject",
+            "log",
+            "d8787c1bff3da286",
+            copy_in=__name__,
+        ),
+    ),
 )
 
 
@@ -1018,6 +1078,7 @@ PATCHES = PatchSet(
         Patch(_MESSAGE_MODULE, "uuid4", uuid4_text),
         Patch(_CONCURRENT, "_serve_consume_queue", concurrent_serve_consume_queue),
         Patch(_CONCURRENT, "_put_msg", concurrent_put_msg),
+        Patch(_CRITICAL_LOG, "__call__", critical_log_call),
     ),
     error=FaststreamAdapterError,
 )
