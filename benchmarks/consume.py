@@ -195,6 +195,7 @@ def _run_one(
     log_path: Path,
     timeout: float,
     baseline: Path | None = None,
+    profile_dir: Path | None = None,
 ) -> dict[str, Any]:
     subject = f"bench.consume.{mode}"
     if mode == "js":
@@ -208,6 +209,10 @@ def _run_one(
         "--mode", mode, "--url", url, "--subject", subject, "--messages", str(total),
         "--ready-file", str(ready_file), "--result-file", str(result_file),
     ]  # fmt: skip
+    if profile_dir is not None:
+        # py-spy samples the child (its own CPU time is not the child's process_time)
+        raw = profile_dir / f"{log_path.stem}.raw"
+        cmd = ["py-spy", "record", "-r", "250", "-f", "raw", "-o", str(raw), "--", *cmd]
     env = dict(os.environ)
     if impl.endswith("@base"):
         if baseline is None:
@@ -286,6 +291,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-check-logs", action="store_true")
     parser.add_argument(
+        "--py-spy",
+        type=Path,
+        metavar="DIR",
+        help="profile every run with py-spy (pip install py-spy; on PATH) into DIR/*.raw "
+        "(collapsed stacks: flamegraph.pl or speedscope read them)",
+    )
+    parser.add_argument(
         "--baseline",
         type=Path,
         help="an older anystream's src/ folder: impls named NAME@base run on it "
@@ -328,6 +340,8 @@ def main() -> None:
     ]
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="anystream-consume-"))
     log_dir.mkdir(parents=True, exist_ok=True)
+    if args.py_spy is not None:
+        args.py_spy.mkdir(parents=True, exist_ok=True)
     rng = random.Random(args.seed)
     results: dict[tuple[str, str, str], list[dict[str, Any]]] = collections.defaultdict(list)
     logs: dict[tuple[str, str, str], Path] = {}
@@ -347,6 +361,7 @@ def main() -> None:
                     log_path,
                     args.timeout,
                     args.baseline,
+                    args.py_spy,
                 )
                 results[variant].append(result)
                 logs.setdefault(variant, log_path)
