@@ -365,3 +365,28 @@ async def test_with_logger_none_a_failing_handler_is_still_handled_as_with_fasts
         for body in ("bad", "good"):
             await quiet.publish(body, subject)
         await wait_until(lambda: seen == ["bad", "good"], timeout=10)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_worker_flushes_its_own_access_log_lines(tmp_path: Path) -> None:
+    # Servers that fork workers (gunicorn) start them with the parent's logging state.
+    import os
+
+    path = tmp_path / "access.log"
+    with path.open("w") as stream:
+        logger = _access_logger(stream)
+        logger.info("Received", extra=EXTRA)  # the parent's flusher thread is running
+        pid = os.fork()
+        if pid == 0:  # the worker: log, and exit without the interpreter's clean-up
+            try:
+                logger.info("Processed", extra=EXTRA)
+                deadline = time.monotonic() + 10 * FLUSH_INTERVAL + 5.0
+                while "Processed" not in path.read_text() and time.monotonic() < deadline:
+                    time.sleep(FLUSH_INTERVAL / 5)
+            finally:
+                os._exit(0 if "Processed" in path.read_text() else 1)
+        _, status = os.waitpid(pid, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    # flushed before the fork: the worker did not write the parent's line again
+    assert path.read_text().count("Received") == 1

@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import os
 import re
 import sys
 import threading
@@ -126,9 +127,19 @@ class _Flusher:
             with contextlib.suppress(Exception):  # a closed stream: nothing left to do
                 handler.flush()
 
+    def _after_fork_in_child(self) -> None:
+        # The thread is not in the child, and a lock it held at the fork stays held there.
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread = None
+
 
 _flusher = _Flusher()
 atexit.register(_flusher.flush_all)
+if hasattr(os, "register_at_fork"):
+    # Flushed before a fork, as each line was: a child must not inherit (and write again)
+    # lines the parent buffered.
+    os.register_at_fork(before=_flusher.flush_all, after_in_child=_flusher._after_fork_in_child)
 
 
 class DeferredFlushStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
