@@ -390,3 +390,17 @@ def test_a_forked_worker_flushes_its_own_access_log_lines(tmp_path: Path) -> Non
     assert os.waitstatus_to_exitcode(status) == 0
     # flushed before the fork: the worker did not write the parent's line again
     assert path.read_text().count("Received") == 1
+
+
+def test_a_line_that_cannot_be_written_is_reported_as_logging_reports_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from faststream._internal.logger.logger_proxy import RealLoggerObject
+
+    stream = (tmp_path / "access.log").open("w")
+    logger = _access_logger(stream)
+    stream.close()
+
+    RealLoggerObject(logger).log(logging.INFO, "Received", extra=EXTRA)  # does not raise
+
+    assert "--- Logging error ---" in capsys.readouterr().err

@@ -310,9 +310,13 @@ def write_directly(logger: logging.Logger, level: int, msg: Any, extra: Any) -> 
     values["message"] = msg
     if "asctime" in fields:
         values["asctime"] = formatter.asctime(*_created_msecs(), formatter.datefmt)
-    line = fmt % values
     with handler.lock:  # type: ignore[union-attr]
-        handler.stream.write(line + handler.terminator)
+        try:
+            handler.stream.write(fmt % values + handler.terminator)
+        except Exception:
+            # A line that cannot be formatted or written (a closed stream): the ordinary
+            # path tries again and reports it as logging does (Handler.handleError).
+            return False
         if level >= logging.WARNING:
             handler.flush()
         elif not handler._unflushed:
