@@ -31,7 +31,7 @@ from weakref import WeakKeyDictionary
 from faststream import AckPolicy
 from faststream.message import AckStatus
 
-from ._middleware import PerMessage
+from ._middleware import PerMessage, Shared
 
 __all__ = ("DEFAULT_REDELIVERY_MEMORY", "RedeliveryGuard", "guard_for", "install")
 
@@ -123,9 +123,15 @@ class RedeliveryGuard:
         #: Redeliveries acked without running the handler.
         self.skipped = 0
         self._handled: OrderedDict[Key, None] = OrderedDict()
+        self._shared = Shared(self)
 
-    def __call__(self, msg: Any, /, *, context: Any) -> _Guarded:
-        return _Guarded(msg, context=context, owner=self)
+    def __call__(self, msg: Any, /, *, context: Any) -> PerMessage:
+        # Only JetStream deliveries (acked through a $JS.ACK. reply) can be redeliveries:
+        # every other message, and every publish, goes through one shared no-op object.
+        reply = getattr(msg, "reply", None)
+        if isinstance(reply, str) and reply.startswith(_JS_ACK_PREFIX):
+            return _Guarded(msg, context=context, owner=self)
+        return self._shared
 
     def __contains__(self, key: Key) -> bool:
         return key in self._handled

@@ -48,7 +48,7 @@ from weakref import WeakKeyDictionary
 
 import anyio.lowlevel
 
-from ._middleware import PerMessage
+from ._middleware import Shared
 
 __all__ = (
     "DEFAULT_BACKLOG_LIMIT",
@@ -78,6 +78,9 @@ DEFAULT_TRICKLE_BYTES = 2048
 
 #: At most one slow-consumer log line per this many seconds (per broker).
 DEFAULT_LOG_INTERVAL = 10.0
+
+#: Seconds between two reads of the client's slow-consumer drop counts while consuming.
+DROPS_SYNC_INTERVAL = 0.1
 
 _clock = time.perf_counter
 
@@ -145,16 +148,6 @@ class _PacedRead:
         return await self._inner(size)
 
 
-class _Slice(PerMessage):
-    """Per-message half of :class:`TimeSlicer`: yield first if the budget is spent."""
-
-    __slots__ = ()
-
-    async def __aenter__(self) -> _Slice:
-        await self.owner.checkpoint()
-        return self
-
-
 class TimeSlicer:
     """A faststream broker middleware that yields once ``budget`` seconds are spent.
 
@@ -193,15 +186,18 @@ class TimeSlicer:
         #: On anystream.nats: the client's drop counts by subject (read, not pushed).
         self.drops_source: Callable[[], Counter[str] | None] | None = None
         self._drops_seen: Counter[str] = Counter()
+        self._next_drops_sync = 0.0
+        # What faststream enters around every message: one object, nothing per message.
+        self._shared = Shared(self, enter=self.checkpoint)
 
     @property
     def trickling(self) -> bool:
         """True while NATS reads are held to ``trickle_bytes`` (backlog over the limit)."""
         return self._trickling
 
-    # faststream's BrokerMiddleware protocol: called once per message.
-    def __call__(self, msg: Any, /, *, context: Any) -> _Slice:
-        return _Slice(msg, context=context, owner=self)
+    # faststream's BrokerMiddleware protocol: called once per message (and publish).
+    def __call__(self, msg: Any, /, *, context: Any) -> Shared:
+        return self._shared
 
     async def checkpoint(self) -> None:
         """Yield to the event loop if the budget is spent since the last yield."""
@@ -212,7 +208,11 @@ class TimeSlicer:
         now = _clock()
         if now - self._since >= budget:
             self.stats.yields += 1
-            self.sync_slow_consumers()
+            if now >= self._next_drops_sync:
+                # Drops are counted by the client: read them a few times a second, not
+                # at every yield (stats() and the final log read them too).
+                self._next_drops_sync = now + DROPS_SYNC_INTERVAL
+                self.sync_slow_consumers()
             self._pace_reads()
             await anyio.lowlevel.checkpoint()
             self._since = _clock()

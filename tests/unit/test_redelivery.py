@@ -333,3 +333,24 @@ def test_contract_nats_py_marks_a_message_acted_on_with_ackd() -> None:
         "nats-py's Msg has no _ackd flag any more: anystream.redelivery.will_be_acked "
         "cannot see a NAK sent through the raw message"
     )
+
+
+def test_the_guard_acts_on_jetstream_deliveries_only_and_builds_nothing_for_others() -> None:
+    from anystream.redelivery import RedeliveryGuard
+
+    guard = RedeliveryGuard(10)
+    core_a = Msg(None, subject="orders", reply="_INBOX.a", data=b"{}")  # type: ignore[arg-type]
+    core_b = Msg(None, subject="orders", reply="", data=b"{}")  # type: ignore[arg-type]
+    delivery = Msg(
+        None,  # type: ignore[arg-type]
+        subject="orders",
+        reply="$JS.ACK.S.C.1.1.1.1764400000000000000.0",
+        data=b"{}",
+    )
+
+    shared = guard(core_a, context=None)
+    assert guard(core_b, context=None) is shared
+    assert guard(None, context=None) is shared  # a publish
+    per_message = guard(delivery, context=None)
+    assert per_message is not shared
+    assert per_message.msg is delivery
