@@ -5,10 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,73 +14,11 @@ import pytest
 from anystream.testing import NatsServer, free_port
 from tests.e2e.servers import watch
 
+from .running import Run
+
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.cli.apps.work_app:app"
-
-
-class Run:
-    """An `anystream run` process with its output in a file; killed with its group."""
-
-    def __init__(self, args: list[str], nats_url: str, log: Path, **popen: object) -> None:
-        self.log = log
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "anystream", "run", *args],
-                cwd=ROOT,
-                env={**os.environ, "NATS_URL": nats_url, "PYTHONUNBUFFERED": "1"},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                **popen,  # type: ignore[arg-type]
-            )
-
-    @property
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_ready(self, url: str, *, transport: httpx.HTTPTransport | None = None) -> None:
-        deadline = time.monotonic() + 30
-        with httpx.Client(transport=transport, timeout=2) as client:
-            while time.monotonic() < deadline:
-                assert self.proc.poll() is None, f"exited {self.proc.returncode}:\n{self.output}"
-                try:
-                    if client.get(url).status_code == 204:
-                        return
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-        raise AssertionError(f"not ready:\n{self.output}")
-
-    def terminate(self, timeout: float = 30) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-
-@pytest.fixture
-def nats_server() -> Iterator[NatsServer]:
-    with NatsServer() as server:
-        yield server
-
-
-@pytest.fixture
-def run(tmp_path: Path, nats_server: NatsServer) -> Iterator:
-    started: list[Run] = []
-
-    def start(*args: str, **popen: object) -> Run:
-        process = Run(list(args), nats_server.url, tmp_path / f"run{len(started)}.log", **popen)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.kill()
 
 
 @pytest.mark.parametrize("worker_class", ["trio", "asyncio"])

@@ -9,7 +9,7 @@ from faststream.nats import NatsBroker
 
 from anystream.asgi import AsgiFastStream, make_ping_asgi
 from anystream.testing import NatsServer, lifespan
-from tests.helpers import client, publish_from_outside, wait_until
+from tests.helpers import client, get_together, publish_from_outside, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -56,17 +56,9 @@ async def test_concurrent_probes_share_one_round_trip(nats_url: str) -> None:
     broker = NatsBroker(nats_url)
     health = make_ping_asgi(broker, timeout=2.0)
     app = AsgiFastStream(broker, asgi_routes=[("/health", health)])
-    statuses: list[int] = []
-
-    async def probe() -> None:
-        async with client(app) as c:
-            statuses.append((await c.get("/health")).status_code)
-
     async with lifespan(app):
         before = health.round_trips
-        async with anyio.create_task_group() as tg:
-            for _ in range(200):
-                tg.start_soon(probe)
+        statuses = await get_together(app, "/health", 200)
         made = health.round_trips - before
     assert statuses == [204] * 200
     assert 1 <= made < 50  # probes in flight together waited for one answer
