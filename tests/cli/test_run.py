@@ -148,3 +148,55 @@ def test_a_worker_that_dies_is_replaced(run) -> None:
     server.wait_ready(f"http://127.0.0.1:{port}/health")
     assert server.proc.poll() is None
     assert server.terminate() == 0, server.output
+
+
+def test_sighup_starts_new_workers_and_then_stops_the_old_ones(run) -> None:
+    port = free_port()
+    server = run(APP, "--workers", "2", "--port", str(port))
+    server.wait_ready(f"http://127.0.0.1:{port}/health")
+    old = {int(httpx.get(f"http://127.0.0.1:{port}/pid").text) for _ in range(20)}
+    server.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in old):
+        assert time.monotonic() < deadline, server.output
+        time.sleep(0.2)
+    assert "reloaded: 2 new workers ready" in server.output
+    new = {int(httpx.get(f"http://127.0.0.1:{port}/pid").text) for _ in range(20)}
+    assert new and not new & old
+    assert server.terminate() == 0, server.output
+
+
+RELOADED_APP = '''
+import os
+
+VERSION = {version}
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while (message := await receive())["type"] != "lifespan.shutdown":
+            await send({{"type": "lifespan.startup.complete"}})
+        await send({{"type": "lifespan.shutdown.complete"}})
+        return
+    status, body = (204, b"") if scope["path"] == "/health" else (200, b"%d" % VERSION)
+    await send({{"type": "http.response.start", "status": status, "headers": []}})
+    await send({{"type": "http.response.body", "body": body}})
+'''
+
+
+def test_reload_serves_the_changed_code_once_a_file_changes(run, tmp_path: Path) -> None:
+    source = tmp_path / "reloaded_app.py"
+    source.write_text(RELOADED_APP.format(version=1))
+    port = free_port()
+    server = run(
+        "reloaded_app:app", "--app-dir", str(tmp_path), "--reload", "--port", str(port)
+    )
+    server.wait_ready(f"http://127.0.0.1:{port}/health")
+    assert httpx.get(f"http://127.0.0.1:{port}/version").text == "1"
+    source.write_text(RELOADED_APP.format(version=2))
+    deadline = time.monotonic() + 30
+    while httpx.get(f"http://127.0.0.1:{port}/version").text != "2":
+        assert time.monotonic() < deadline, server.output
+        time.sleep(0.2)
+    assert "reloading (changed: reloaded_app.py)" in server.output
+    assert server.terminate() == 0, server.output
