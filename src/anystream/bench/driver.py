@@ -5,8 +5,8 @@ For each target a server process serves the app; for each rate a publisher proce
 rate. Afterwards the app's ``/stats`` says how many messages it consumed. CPU use
 is read from ``/proc`` for the server's whole process tree.
 
-This module plans and runs the phases; starting and reading the processes is
-:mod:`.processes`'.
+This module plans and runs the phases; :mod:`.processes` starts the processes and
+reads their figures.
 """
 
 from __future__ import annotations
