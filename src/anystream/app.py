@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from faststream import FastStream as _UpstreamFastStream
 from faststream.asgi.factories import AsyncAPIRoute
@@ -16,7 +17,17 @@ __all__ = ("FastStream",)
 
 
 class FastStream(_UpstreamFastStream):
-    """faststream's ``FastStream``; ``as_asgi()`` gives an anyio-based :class:`AsgiFastStream`."""
+    """faststream's ``FastStream``; ``as_asgi()`` gives an anyio-based :class:`AsgiFastStream`.
+
+    Its NATS brokers connect with anystream's own client (:mod:`anystream.nats`), on
+    asyncio and trio alike, however the app is run.
+    """
+
+    def add_broker(self, broker: Any) -> None:
+        super().add_broker(broker)
+        from .nats.broker import adopt
+
+        adopt(broker)
 
     def as_asgi(  # type: ignore[override]
         self,

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import anyio
 
 from . import redelivery
 from ._redact import redact
-from .runtime import BrokerRuntime, open_runtime, register, unregister
+from .runtime import BrokerRuntime, DirectRuntime, open_runtime, register, unregister
+from .runtime.tasks import hosting
 from .slicing import DEFAULT_CONSUME_BUDGET, install, slicer_for
 
 __all__ = (
@@ -20,6 +22,9 @@ __all__ = (
     "BrokerStartupTimeout",
     "broker_lifespan",
 )
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
 
 logger = logging.getLogger("anystream")
 
@@ -79,34 +84,96 @@ async def broker_lifespan(
     run before it yields to the event loop, so HTTP stays responsive under any
     message load; ``None`` turns time-slicing off (see ``docs/overload.md``).
     """
-    async with open_runtime() as runtime:
-        adopted: list[Any] = []
-        try:
+    try:
+        async with AsyncExitStack() as stack:
+            # Background work the brokers start (their connections, consume loops)
+            # belongs to this task group: nothing outlives the lifespan.
+            group = await stack.enter_async_context(anyio.create_task_group())
+            host = stack.enter_context(hosting(group))
+            # Whatever the brokers left running (a stop that timed out) ends here.
+            stack.callback(host.cancel)
+            direct: BrokerRuntime = DirectRuntime()
+            bridge: BrokerRuntime | None = None
+            runtimes: list[BrokerRuntime] = []
             for broker in brokers:
-                install(broker, consume_budget)
-                redelivery.install(broker, redelivery_memory)
-                register(broker, runtime)
-                adopted.append(broker)
-                with anyio.move_on_after(startup_timeout) as start_scope:
-                    await runtime.call(broker.start)
-                if start_scope.cancelled_caught:
-                    raise BrokerStartupTimeout(broker, startup_timeout)
-            yield runtime
-        finally:
-            with anyio.CancelScope(shield=True):
-                with anyio.move_on_after(shutdown_timeout) as scope:
-                    for broker in reversed(adopted):
-                        await _stop(runtime, broker)
-                if scope.cancelled_caught:
-                    logger.error(
-                        "brokers did not stop within %.1f s; remaining work was abandoned",
-                        shutdown_timeout,
-                    )
-                for broker in adopted:
-                    unregister(broker)
-                    slicer = slicer_for(broker)
-                    if slicer is not None:
-                        slicer.flush_log()
+                # NATS brokers run on anystream.nats, natively on every backend; the
+                # others may need a bridge (trio-asyncio on trio), opened only for them.
+                if _adopt_native(broker):
+                    runtimes.append(direct)
+                    continue
+                if bridge is None:
+                    bridge = await stack.enter_async_context(open_runtime())
+                runtimes.append(bridge)
+            async with _started(
+                brokers,
+                runtimes,
+                shutdown_timeout=shutdown_timeout,
+                consume_budget=consume_budget,
+                startup_timeout=startup_timeout,
+                redelivery_memory=redelivery_memory,
+            ):
+                yield bridge or direct
+    except BaseExceptionGroup as group:
+        # Only the block's own exception can be in here (background tasks never
+        # raise into the host): hand it back unwrapped, as without the task group.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from group.exceptions[0].__cause__
+        raise
+
+
+def _adopt_native(broker: Any) -> bool:
+    """Put a NATS broker on anystream.nats; True if it runs there."""
+    from .nats.broker import adopt
+
+    return adopt(broker)
+
+
+@asynccontextmanager
+async def _started(
+    brokers: tuple[Any, ...],
+    runtimes: list[BrokerRuntime],
+    *,
+    shutdown_timeout: float,
+    consume_budget: float | None,
+    startup_timeout: float | None,
+    redelivery_memory: int | None,
+) -> AsyncIterator[None]:
+    adopted: list[tuple[Any, BrokerRuntime]] = []
+    try:
+        for broker, runtime in zip(brokers, runtimes, strict=True):
+            install(broker, consume_budget)
+            redelivery.install(broker, redelivery_memory)
+            register(broker, runtime)
+            adopted.append((broker, runtime))
+            with anyio.move_on_after(startup_timeout) as start_scope:
+                await runtime.call(broker.start)
+                await _subscribed(broker)
+            if start_scope.cancelled_caught:
+                raise BrokerStartupTimeout(broker, startup_timeout)
+        yield
+    finally:
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(shutdown_timeout) as scope:
+                for broker, runtime in reversed(adopted):
+                    await _stop(runtime, broker)
+            if scope.cancelled_caught:
+                logger.error(
+                    "brokers did not stop within %.1f s; remaining work was abandoned",
+                    shutdown_timeout,
+                )
+            for broker, _ in adopted:
+                unregister(broker)
+                slicer = slicer_for(broker)
+                if slicer is not None:
+                    slicer.flush_log()
+
+
+async def _subscribed(broker: Any) -> None:
+    """On anystream.nats: one round trip, so the server has every subscription in place."""
+    from .nats.broker import is_native
+
+    if is_native(broker):
+        await broker.connection.flush()
 
 
 async def _stop(runtime: BrokerRuntime, broker: Any) -> None:

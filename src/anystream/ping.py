@@ -17,6 +17,7 @@ from weakref import WeakKeyDictionary
 import anyio
 
 from ._redact import redact
+from .nats.compat.client import Client as NativeNatsConnection
 from .runtime import _nats_py as nats_py
 from .runtime import runtime_for
 
@@ -28,6 +29,14 @@ logger = logging.getLogger("anystream.ping")
 async def _round_trip(broker: Any, timeout: float) -> bool:
     """One real round trip to the broker's server; False if it fails or times out."""
     runtime = runtime_for(broker)
+    connection = getattr(broker, "_connection", None)
+    if isinstance(connection, NativeNatsConnection):
+        # NATS on anystream.nats: its flush is a PING answered by the server's PONG.
+        try:
+            await connection.round_trip(timeout)
+        except TimeoutError:
+            return False
+        return True
     connection = nats_py_connection(broker)
     if connection is not None:
         # NATS (nats-py): PING, then a PONG or fresh inbound traffic.

@@ -151,7 +151,8 @@ def install(
 
     ``capacity=None`` installs nothing. Idempotent. Other brokers are left alone.
     """
-    if capacity is None or not type(broker).__module__.startswith("faststream.nats"):
+    nats = type(broker).__module__.startswith(("faststream.nats", "anystream.nats"))
+    if capacity is None or not nats:
         return None
     guard = _guards.get(broker)
     if guard is None:

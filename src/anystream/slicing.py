@@ -28,6 +28,10 @@ It also counts messages that nats-py drops for a slow consumer (its subscription
 queue is full: ``SlowConsumerError`` through the error callback), logs them once
 per interval instead of once per message, and exposes the counts:
 ``anystream.slicing.stats(broker)``.
+
+On :mod:`anystream.nats` (``anystream.nats.NatsBroker``, and faststream's NATS brokers
+anystream runs) none of the nats-py parts apply: the client's reader paces itself, and
+the slow-consumer counts are read from the client's subscriptions (``dropped``).
 """
 
 from __future__ import annotations
@@ -186,6 +190,9 @@ class TimeSlicer:
         self._unlogged = 0
         self._unlogged_subjects: Counter[str] = Counter()
         self._last_log: float | None = None
+        #: On anystream.nats: the client's drop counts by subject (read, not pushed).
+        self.drops_source: Callable[[], Counter[str] | None] | None = None
+        self._drops_seen: Counter[str] = Counter()
 
     @property
     def trickling(self) -> bool:
@@ -205,6 +212,7 @@ class TimeSlicer:
         now = _clock()
         if now - self._since >= budget:
             self.stats.yields += 1
+            self.sync_slow_consumers()
             self._pace_reads()
             await anyio.lowlevel.checkpoint()
             self._since = _clock()
@@ -234,18 +242,34 @@ class TimeSlicer:
 
     # Slow consumers
 
-    def record_slow_consumer(self, subject: str) -> None:
-        """Count one message dropped for a slow consumer; log at most once per interval."""
-        self.stats.slow_consumer_dropped += 1
-        self.stats.slow_consumer_by_subject[subject] += 1
-        self._unlogged += 1
-        self._unlogged_subjects[subject] += 1
+    def sync_slow_consumers(self) -> None:
+        """Count the drops the native client made since the last call (anystream.nats)."""
+        source = self.drops_source
+        if source is None:
+            return
+        drops = source()
+        if not drops:
+            return
+        for subject, total in drops.items():
+            new = total - self._drops_seen[subject]
+            if new > 0:
+                self._drops_seen[subject] = total
+                self.record_slow_consumer(subject, new)
+
+    def record_slow_consumer(self, subject: str, count: int = 1) -> None:
+        """Count messages dropped for a slow consumer; log at most once per interval."""
+        self.stats.slow_consumer_dropped += count
+        self.stats.slow_consumer_by_subject[subject] += count
+        self._unlogged += count
+        self._unlogged_subjects[subject] += count
         now = time.monotonic()
         if self._last_log is None or now - self._last_log >= self.log_interval:
             self.flush_log(now)
 
     def flush_log(self, now: float | None = None) -> None:
         """Log the drops not reported yet (also called when the broker stops)."""
+        if now is None:
+            self.sync_slow_consumers()
         if not self._unlogged:
             return
         subjects = ", ".join(f"{s}={n}" for s, n in self._unlogged_subjects.most_common(5))
@@ -326,17 +350,26 @@ def install(broker: Any, budget: float | None = DEFAULT_CONSUME_BUDGET) -> TimeS
     slicer = _slicers.get(broker)
     if slicer is None:
         connection = None
-        if _is_nats(broker):
-            ref = weakref.ref(broker)  # the slicer must not keep its broker alive
+        ref = weakref.ref(broker)  # the slicer must not keep its broker alive
+        native = _is_native_nats(broker)
+        nats_py = _is_nats(broker) and not native
+        if nats_py:
 
             def connection() -> Any:
                 return getattr(ref(), "_connection", None)
 
         slicer = _slicers[broker] = TimeSlicer(budget, connection=connection)
+        if native:
+
+            def drops() -> Counter[str] | None:
+                source = getattr(getattr(ref(), "_connection", None), "slow_consumer_drops", None)
+                return source() if callable(source) else None
+
+            slicer.drops_source = drops
         # Outermost, so the yield happens before any other middleware's work.
         broker.insert_middleware(slicer)
         kwargs = getattr(broker, "_connection_kwargs", None)
-        if isinstance(kwargs, dict) and _is_nats(broker):
+        if isinstance(kwargs, dict) and nats_py:
             current = kwargs.get("error_cb")
             if getattr(current, "_anystream_slicer", None) is None:
                 kwargs["error_cb"] = slicer.wrap_error_cb(current)
@@ -350,7 +383,10 @@ def install(broker: Any, budget: float | None = DEFAULT_CONSUME_BUDGET) -> TimeS
 def stats(broker: Any) -> ConsumeStats:
     """The consumption counters of ``broker`` (zeros if anystream never ran it)."""
     slicer = _slicers.get(broker)
-    return slicer.stats if slicer is not None else ConsumeStats()
+    if slicer is None:
+        return ConsumeStats()
+    slicer.sync_slow_consumers()
+    return slicer.stats
 
 
 def slicer_for(broker: Any) -> TimeSlicer | None:
@@ -360,3 +396,9 @@ def slicer_for(broker: Any) -> TimeSlicer | None:
 
 def _is_nats(broker: Any) -> bool:
     return type(broker).__module__.startswith("faststream.nats")
+
+
+def _is_native_nats(broker: Any) -> bool:
+    from .nats.broker import is_native
+
+    return is_native(broker)

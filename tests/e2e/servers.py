@@ -180,6 +180,21 @@ class ServerProcess:
         return head, rest
 
 
+#: ``GET /__runtime`` of an app served as ``probed(...)``.
+PROBE = "tests.e2e.apps.runtime_probe:app"
+
+
+def native_nats_runtime(server: ServerProcess) -> dict[str, object]:
+    """What ``/__runtime`` reports; asserts NATS runs on anystream.nats with no bridge."""
+    with server.client() as http:
+        report: dict[str, object] = http.get("/__runtime").json()
+    expected_backend = "trio" if server.combo is HYPERCORN_TRIO else "asyncio"
+    assert report["backend"] == expected_backend, report
+    assert report["trio_asyncio"] is False, report
+    assert report["connections"] == ["anystream.nats.compat.client"], report
+    return report
+
+
 def exchange(nats_url: str, name: str, payload: str, *, timeout: float = 5.0) -> str | None:
     """Publish ``payload`` to ``<name>.in`` and return the app's reply on ``<name>.out``.
 

@@ -11,7 +11,7 @@ import pytest
 from anystream.testing import NatsServer
 
 from .conftest import StartServer
-from .servers import COMBOS, Combo, exchange, expected_exit
+from .servers import COMBOS, PROBE, Combo, exchange, expected_exit, native_nats_runtime
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +43,9 @@ def test_seed_example_serves_consumes_and_stops_cleanly(
     combo: Combo, example: str, nats_server: NatsServer, start_server: StartServer
 ) -> None:
     url = credentialed(nats_server.url)
-    server = start_server(combo, f"examples.{example}:app", nats_url=url)
+    server = start_server(combo, PROBE, nats_url=url, PROBED_APP=f"examples.{example}:app")
+    # NATS runs on anystream.nats on every server, trio included: no trio-asyncio.
+    native_nats_runtime(server)
 
     with server.client() as http:
         for path, status in ROUTES[example].items():

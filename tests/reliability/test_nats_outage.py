@@ -91,6 +91,9 @@ def outage(
         server = serve(combo, nats_server.url, HEALTH_TIMEOUT=str(HEALTH_TIMEOUT))
         http = httpx.Client(base_url=server.base_url, timeout=HEALTH_TIMEOUT + 3.0)
         assert http.get("/health").status_code == 204
+        # NATS on anystream.nats, on trio too: no trio-asyncio in the server process.
+        assert http.get("/runtime").json()["connections"] == ["anystream.nats.compat.client"]
+        assert http.get("/runtime").json()["trio_asyncio"] is False
         publisher = SteadyPublisher(nats_server.url, MESSAGES)
         publisher.start()
         records.wait_for("js", [f"m{MESSAGES // 4}"], timeout=20.0)  # consuming steadily

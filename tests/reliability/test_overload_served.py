@@ -1,6 +1,6 @@
 """Probes under a backlog, on real servers: hypercorn trio, hypercorn asyncio, uvicorn
 (uvloop, its default loop). Mechanism, not timings: `/health` is answered while the
-backlog is still being consumed, and the client holds only a bounded part of it.
+backlog is still being consumed, and nothing is dropped.
 """
 
 from __future__ import annotations
@@ -56,10 +56,8 @@ def test_health_answers_while_a_backlog_is_consumed_on_every_server(
     # Answered while the backlog was still being consumed, not after it drained.
     assert answered[-1][1]["handled"] < MESSAGES, answered
     assert final["handled"] < MESSAGES
-    # The reader was paced (this includes uvloop): it read a trickle per event-loop
-    # turn, so the client had not taken in the whole backlog; the server and the
-    # socket held the rest. (Unpaced, nats-py parses up to 256 KiB, ~1,000 of these
-    # messages, per turn: all 6,000 are queued in the client within a few turns.)
-    assert final["held_reads"] > 0, final
-    assert all(p["handled"] + p["queued"] < MESSAGES for _, p in answered), answered
+    # NATS runs on anystream.nats: its reader queues what arrives into the subscription
+    # (bounded by the pending limits) and gives the loop back on its own; nats-py's read
+    # pacing (held_reads) is not needed there and does not run.
+    assert final["held_reads"] == 0, final
     assert final["slow_consumer_dropped"] == 0

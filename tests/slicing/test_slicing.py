@@ -116,15 +116,17 @@ async def test_http_is_answered_before_the_backlog_is_drained(
     assert stats(broker).yields > 0
 
 
-async def test_slicing_off_lets_the_backlog_block_http(nats_url: str, subject: str) -> None:
-    # What anystream fixes: with slicing disabled, the request waits for the backlog.
+async def test_slicing_off_leaves_the_yields_to_the_client(nats_url: str, subject: str) -> None:
+    # With slicing disabled anystream never yields; anystream.nats' subscriptions still
+    # hand the loop back every few dozen messages (nats-py's never did: the request
+    # waited for the whole backlog).
     app, broker, state = _backlog_app(nats_url, subject, work=0.0005, consume_budget=None)
 
     handled_when_answered = await _progress_once_backlog_is_queued(
         nats_url, subject, app, state
     )
 
-    assert handled_when_answered == BACKLOG
+    assert handled_when_answered < BACKLOG
     assert stats(broker).yields == 0
 
 
@@ -138,7 +140,7 @@ async def test_budget_is_honoured_yields_happen_only_once_it_is_spent(
         nats_url, subject, app, state
     )
 
-    assert handled_when_answered == BACKLOG
+    assert handled_when_answered > 0
     assert stats(broker).yields == 0
     assert stats(broker).consumed == BACKLOG
 
@@ -256,13 +258,14 @@ def _client_backlog_peak(
     return broker, state
 
 
-# Reads are paced on every event loop: uvloop too (its socket reads cannot be sized).
+# Read pacing is for nats-py connections only (anystream.nats paces its own reader): a
+# broker the app gets already connected with nats-py, which exists on asyncio only. Its
+# reads are paced on every asyncio loop: uvloop too (its socket reads cannot be sized).
 every_loop = pytest.mark.parametrize(
     "anyio_backend",
     [
         pytest.param(("asyncio", {}), id="asyncio"),
         pytest.param(("asyncio", {"use_uvloop": True}), id="asyncio+uvloop"),
-        pytest.param(("trio", {}), id="trio"),
     ],
 )
 
@@ -278,6 +281,7 @@ async def _consume_a_burst(nats_url: str, subject: str, broker: NatsBroker,
         finally:
             state["published"].set()
 
+    await broker.connect()  # with nats-py: anystream does not replace a live connection
     async with lifespan(AsgiFastStream(broker)):
         publisher = threading.Thread(target=publish)
         publisher.start()

@@ -7,7 +7,6 @@ the broker.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -16,6 +15,7 @@ from typing import Any
 
 import anyio
 import pytest
+import sniffio
 from faststream.nats import NatsBroker, TestNatsBroker
 from pydantic import BaseModel
 
@@ -40,11 +40,14 @@ def form(channel: str, payload: Any, *, real: bool = False) -> dict[str, Any]:
 def make_app(url: str, subject: str, **options: Any) -> tuple[AsgiFastStream, list[Any]]:
     broker = NatsBroker(url)
     handled: list[Any] = []
+    handled_on: list[str] = []
+    broker.handled_on = handled_on  # type: ignore[attr-defined]
 
     @broker.subscriber(subject)
     async def on_message(body: dict[str, Any]) -> dict[str, Any]:
-        # Touches asyncio, as code built on faststream may: runs where the broker runs.
-        asyncio.get_running_loop()
+        # Runs where the broker's subscribers run: NATS is native, so on the app's own
+        # backend (trio APIs work in a trio app's handlers).
+        handled_on.append(sniffio.current_async_library())
         if body.get("fail"):
             raise RuntimeError(SECRET)
         handled.append(body)
@@ -99,6 +102,9 @@ async def test_dry_runs_answer_with_the_subscribers_reply_and_publish_nothing(
         # The live app still consumes real messages after the dry runs.
         await publish_from_outside(nats_url, subject, b'{"n": 4}')
         await wait_until(lambda: handled[-1:] == [{"n": 4}])
+    # Dry runs ran on the same backend as the real delivery.
+    on = app.brokers[0].handled_on  # type: ignore[attr-defined]
+    assert on == [sniffio.current_async_library()] * 3
     assert refused.status_code == 403
     assert "real broker" in refused.json()["details"]
     assert "/docs/try" in page.text

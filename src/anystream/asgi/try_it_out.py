@@ -149,10 +149,14 @@ class TryItOut:
 async def _where_broker_runs(
     broker: Any, fn: Callable[..., Awaitable[T]], /, *args: Any
 ) -> T:
-    """Await ``fn(*args)`` in the broker's event loop (its asyncio loop on trio)."""
+    """Await ``fn(*args)`` where the broker's subscribers run.
+
+    NATS runs natively on every backend (faststream's test client too, once the
+    adapters are installed); other brokers on trio run in a trio-asyncio loop.
+    """
 
     async def inside() -> T:
-        if sniffio.current_async_library() == "trio":
+        if sniffio.current_async_library() == "trio" and not _runs_natively(broker):
             # Not started by anystream on this trio host (faststream's TestBroker
             # around the app, say): its test client still needs an asyncio loop.
             try:
@@ -163,6 +167,17 @@ async def _where_broker_runs(
         return await fn(*args)
 
     return await runtime_for(broker).call(inside)
+
+
+def _runs_natively(broker: Any) -> bool:
+    from faststream.nats import NatsBroker
+
+    if not isinstance(broker, NatsBroker):
+        return False
+    from .._adapters.faststream import install
+
+    install()  # faststream's test client on anyio: works on trio as on asyncio
+    return True
 
 
 async def _dry_run(

@@ -7,10 +7,17 @@
         await nc.publish("greet.joe", b"hello")
         msg = await sub.next_msg(timeout=1)
 
-:mod:`anystream.nats.protocol` is the sans-IO protocol core the client is built on.
+:mod:`anystream.nats.connection` is the sans-IO protocol state machine the client is
+built on (over the codec in :mod:`anystream.nats.protocol`).
+
+``from anystream.nats import NatsBroker`` gives faststream's ``NatsBroker`` on this client
+(:mod:`anystream.nats.broker`); that module, and faststream's NATS broker with it, is
+imported on first use only.
 """
 
-from .client import Client, connect
+from typing import TYPE_CHECKING, Any
+
+from .client import Client
 from .errors import (
     AuthorizationError,
     BadHeadersError,
@@ -31,8 +38,12 @@ from .errors import (
     StaleConnectionError,
     SubscriptionClosedError,
 )
-from .options import Options, Statistics, Status
+from .options import Connector, Options, Statistics, Status
+from .session import connect
 from .subscription import Msg, Subscription
+
+if TYPE_CHECKING:
+    from .broker import NatsBroker
 
 __all__ = (
     "AuthorizationError",
@@ -41,10 +52,12 @@ __all__ = (
     "Client",
     "ConnectionClosedError",
     "ConnectionDrainingError",
+    "Connector",
     "DrainTimeoutError",
     "MalformedFrameError",
     "MaxPayloadError",
     "Msg",
+    "NatsBroker",
     "NatsError",
     "NatsTimeoutError",
     "NoRespondersError",
@@ -61,3 +74,11 @@ __all__ = (
     "SubscriptionClosedError",
     "connect",
 )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "NatsBroker":
+        from .broker import NatsBroker
+
+        return NatsBroker
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,12 +8,31 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+import anyio.abc
+
 from .subscription import DEFAULT_PENDING_BYTES_LIMIT, DEFAULT_PENDING_MSGS_LIMIT
 
-__all__ = ("ErrorCallback", "EventCallback", "Options", "Statistics", "Status")
+__all__ = (
+    "DEFAULT_READ_CHECKPOINT_BUDGET",
+    "DEFAULT_READ_CHECKPOINT_EVENTS",
+    "Connector",
+    "ErrorCallback",
+    "EventCallback",
+    "Options",
+    "Statistics",
+    "Status",
+)
 
 ErrorCallback = Callable[[Exception], "Awaitable[None] | None"]
 EventCallback = Callable[[], "Awaitable[None] | None"]
+Connector = Callable[[str, int], Awaitable[anyio.abc.ByteStream]]
+"""``await connector(host, port)`` opens the byte stream to a server; the default is
+:func:`anyio.connect_tcp`. Tests pass one that returns an in-memory stream."""
+
+DEFAULT_READ_CHECKPOINT_EVENTS = 256
+"""The reader lets other tasks run at least once per this many events..."""
+DEFAULT_READ_CHECKPOINT_BUDGET = 0.002
+"""...or once it has handled events for this many seconds without suspending."""
 
 
 class Status(Enum):
@@ -74,3 +93,6 @@ class Options:
     reconnected_cb: EventCallback | None = None
     closed_cb: EventCallback | None = None
     lame_duck_cb: EventCallback | None = None
+    read_checkpoint_events: int = DEFAULT_READ_CHECKPOINT_EVENTS
+    read_checkpoint_budget: float = DEFAULT_READ_CHECKPOINT_BUDGET
+    connector: Connector | None = None

@@ -1,13 +1,18 @@
-"""Server URLs and the pool the client connects and reconnects across."""
+"""Server URLs, and the pool the client connects and reconnects across, with its backoff.
+
+Everything about *which* server to try next and *when* lives here (no I/O): the
+configured and discovered servers, lame-duck servers tried last, the per-server backoff
+and the attempt limit (:meth:`ServerPool.reconnect_plan`).
+"""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
-__all__ = ("Server", "ServerPool", "parse_server_url")
+__all__ = ("Backoff", "Server", "ServerPool", "parse_server_url")
 
 DEFAULT_PORT = 4222
 _SCHEMES = ("nats", "tls")
@@ -127,3 +132,60 @@ class ServerPool:
         if current is not None and current in self._servers:
             tail.append(current)
         return others + tail
+
+    # ----------------------------------------------------------------- reconnecting
+
+    def disconnected(self, server: Server, now: float) -> None:
+        """The connection to ``server`` was lost at ``now`` (its next try waits its backoff)."""
+        server.last_attempt = now
+
+    def reconnect_plan(
+        self, previous: Server | None, backoff: Backoff, clock: Callable[[], float]
+    ) -> Iterator[tuple[Server, float]]:
+        """Yield ``(server, seconds to wait before trying it)`` until no server is left.
+
+        Servers come in :meth:`rotation` order, round after round. In the first round a
+        server never tried (other than ``previous``) is tried at once; otherwise each
+        waits ``backoff.wait`` doubled per failure in a row (up to ``backoff.wait_max``)
+        since its last attempt, plus random jitter. Report each try with
+        :meth:`attempted` and then :meth:`failed` or :meth:`succeeded`.
+        """
+        rounds = 0
+        while True:
+            rotation = self.rotation(previous)
+            if not rotation:
+                return
+            for server in rotation:
+                if server not in self._servers:
+                    continue
+                wait = server.backoff(backoff.wait, backoff.wait_max)
+                if server.attempts == 0 and server is not previous and rounds == 0:
+                    wait = 0.0
+                delay = server.last_attempt + wait - clock()
+                if delay > 0:
+                    delay += random.uniform(0, backoff.jitter)
+                yield server, max(delay, 0.0)
+            rounds += 1
+
+    def attempted(self, server: Server, now: float) -> None:
+        server.last_attempt = now
+
+    def failed(self, server: Server, backoff: Backoff) -> None:
+        """A try failed: count it; drop the server after ``backoff.max_attempts`` in a row."""
+        server.attempts += 1
+        if 0 <= backoff.max_attempts < server.attempts:
+            self.remove(server)
+
+    def succeeded(self, server: Server) -> None:
+        server.attempts = 0
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How long to wait between reconnect attempts, and how many to make per server."""
+
+    wait: float = 2.0
+    wait_max: float = 30.0
+    jitter: float = 0.1
+    max_attempts: int = 60
+    """Failures in a row after which a server is dropped (-1: never)."""

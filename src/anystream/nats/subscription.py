@@ -14,6 +14,7 @@ from .protocol import HeadersInput
 
 if TYPE_CHECKING:
     from .client import Client
+    from .connection import SubscriptionState
 
 __all__ = ("Msg", "MsgCallback", "Subscription")
 
@@ -114,14 +115,20 @@ class Subscription:
         pending_msgs_limit: int = DEFAULT_PENDING_MSGS_LIMIT,
         pending_bytes_limit: int = DEFAULT_PENDING_BYTES_LIMIT,
         handler: Callable[[Msg], None] | None = None,
+        state: SubscriptionState | None = None,
     ) -> None:
+        if state is None:
+            from .connection import SubscriptionState
+
+            state = SubscriptionState(sid, subject, queue, max_msgs, target=self)
         self._client = client
+        self._state = state
+        """The protocol's record of it: auto-unsubscribe limit, messages received."""
         self.sid = sid
         self.subject = subject
         self.queue = queue
         self._cb = cb
         self._handler = handler
-        self._max = max_msgs
         self.pending_msgs_limit = pending_msgs_limit
         self.pending_bytes_limit = pending_bytes_limit
         self._queue: deque[Msg] = deque()
@@ -131,8 +138,6 @@ class Subscription:
         self._processing = False
         self._closed = False
         self._slow = False
-        self.received = 0
-        """Messages the server sent for this subscription (dropped ones included)."""
         self.delivered = 0
         """Messages handed to the application (iterator or callback)."""
         self.dropped = 0
@@ -149,9 +154,14 @@ class Subscription:
         return self._pending_bytes
 
     @property
+    def received(self) -> int:
+        """Messages the server sent for this subscription (dropped ones included)."""
+        return self._state.received
+
+    @property
     def max_msgs(self) -> int | None:
         """The auto-unsubscribe limit, if any."""
-        return self._max
+        return self._state.max_msgs
 
     @property
     def closed(self) -> bool:

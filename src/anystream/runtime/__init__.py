@@ -13,14 +13,30 @@ from weakref import WeakKeyDictionary
 
 import sniffio
 
-from ._asyncio import AsyncioRuntime
 from .base import BrokerRuntime
 
 T = TypeVar("T")
 
-__all__ = ("BrokerRuntime", "broker_call", "open_runtime", "runtime_for")
+__all__ = ("BrokerRuntime", "DirectRuntime", "broker_call", "open_runtime", "runtime_for")
 
 _adopted: WeakKeyDictionary[Any, BrokerRuntime] = WeakKeyDictionary()
+
+
+class DirectRuntime:
+    """For brokers whose client runs on any backend (NATS on ``anystream.nats``): no bridge."""
+
+    @property
+    def backend(self) -> str:
+        return sniffio.current_async_library()
+
+    async def call(self, fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
+        return await fn(*args, **kwargs)
+
+    def adopt(self, broker: Any) -> None:
+        return None
+
+    def release(self, broker: Any) -> None:
+        return None
 
 
 class TrioExtraMissingError(RuntimeError):
@@ -29,14 +45,19 @@ class TrioExtraMissingError(RuntimeError):
 
 @asynccontextmanager
 async def open_runtime() -> AsyncIterator[BrokerRuntime]:
-    """Open the runtime that fits the backend this task runs on."""
+    """Open the runtime that fits the backend this task runs on.
+
+    Only brokers whose client is asyncio-only need it (on trio it is a trio-asyncio
+    loop, from ``anystream[trio]``); NATS brokers run on :class:`DirectRuntime`.
+    """
     backend = sniffio.current_async_library()
     if backend == "trio":
         try:
             from . import _trio
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise TrioExtraMissingError(
-                "running on trio needs trio-asyncio: pip install 'anystream[trio]'"
+                "this broker's client is asyncio-only; running it on trio needs "
+                "trio-asyncio: pip install 'anystream[trio]'"
             ) from exc
         async with _trio.open_runtime() as trio_runtime:
             yield trio_runtime
@@ -58,8 +79,8 @@ def unregister(broker: Any) -> None:
         runtime.release(broker)
 
 
-# Brokers started outside anystream on an asyncio host need no bridge.
-_direct: BrokerRuntime = AsyncioRuntime()
+# Brokers started outside anystream: called where the caller runs.
+_direct: BrokerRuntime = DirectRuntime()
 
 
 def runtime_for(broker: Any) -> BrokerRuntime:

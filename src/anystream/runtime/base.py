@@ -9,7 +9,8 @@ and carries calls from the host backend's tasks to the broker's event loop.
 - ``_trio.py``: the host is trio; brokers run in a trio-asyncio loop inside the same
   ``trio.run`` and calls from trio tasks cross into it.
 
-A native anyio client (``anystream.nats``) will plug in here as one more runtime.
+NATS brokers run on the native anyio client (``anystream.nats``) and need neither:
+they get ``DirectRuntime`` (``runtime/__init__.py``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ __all__ = ("BrokerRuntime",)
 class BrokerRuntime(Protocol):
     """Runs asyncio-bound broker code from any task of the host backend."""
 
-    #: ``"asyncio"`` or ``"trio"``: the backend the host application runs on.
-    backend: str
+    @property
+    def backend(self) -> str:
+        """``"asyncio"`` or ``"trio"``: the backend the host application runs on."""
+        ...
 
     async def call(self, fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
         """Await ``fn(*args, **kwargs)`` in the broker's event loop and return its result."""

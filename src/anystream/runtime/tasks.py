@@ -7,7 +7,9 @@ and leaves, so such work cannot open its own task group. :func:`spawn` gives it 
 
 - inside :func:`hosting` (anystream's lifespan opens it around its brokers) the task
   group given there owns every task spawned in that context: structured, nothing
-  outlives the lifespan;
+  outlives the lifespan. Hosted tasks are shielded from the host's cancellation (a
+  server that cancels the lifespan must not cut a handler short before the shielded
+  shutdown drained it): they end when cancelled one by one or with :meth:`Host.cancel`;
 - elsewhere (``async with broker`` in a user's script or test) the backend's own
   long-lived task primitive hosts it: an asyncio ``Task`` or a trio system task.
   That is the one backend-specific part; it lives in ``_asyncio.py`` / ``_trio_tasks.py``.
@@ -27,11 +29,25 @@ import anyio
 import anyio.abc
 import sniffio
 
-__all__ = ("BackgroundTask", "hosting", "spawn")
+__all__ = ("BackgroundTask", "Host", "hosting", "spawn")
 
 logger = logging.getLogger("anystream")
 
-_host: ContextVar[anyio.abc.TaskGroup | None] = ContextVar("anystream_task_host", default=None)
+
+class Host:
+    """The task group of a :func:`hosting` block and the tasks spawned into it."""
+
+    def __init__(self, task_group: anyio.abc.TaskGroup) -> None:
+        self.task_group = task_group
+        self.tasks: set[BackgroundTask] = set()
+
+    def cancel(self) -> None:
+        """Cancel every task spawned here that is still running."""
+        for task in list(self.tasks):
+            task.cancel()
+
+
+_host: ContextVar[Host | None] = ContextVar("anystream_task_host", default=None)
 
 
 class BackgroundTask:
@@ -41,10 +57,10 @@ class BackgroundTask:
     tears down the host (a consume loop failing must not kill the lifespan).
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, shield: bool = False) -> None:
         self.name = name
         self.exception: BaseException | None = None
-        self._scope = anyio.CancelScope()
+        self._scope = anyio.CancelScope(shield=shield)
         self._done = anyio.Event()
 
     @property
@@ -79,11 +95,16 @@ class BackgroundTask:
 
 
 @contextmanager
-def hosting(task_group: anyio.abc.TaskGroup) -> Iterator[None]:
-    """Make ``task_group`` the owner of every task :func:`spawn` starts in this context."""
-    token = _host.set(task_group)
+def hosting(task_group: anyio.abc.TaskGroup) -> Iterator[Host]:
+    """Make ``task_group`` the owner of every task :func:`spawn` starts in this context.
+
+    The tasks are shielded from ``task_group``'s cancellation: end them with
+    :meth:`Host.cancel` (or each handle's ``cancel()``) before leaving the task group.
+    """
+    host = Host(task_group)
+    token = _host.set(host)
     try:
-        yield
+        yield host
     finally:
         _host.reset(token)
 
@@ -94,10 +115,18 @@ def spawn(fn: Callable[..., Awaitable[Any]], *args: Any, name: str | None = None
     The task runs in the task group of the enclosing :func:`hosting`, else in a
     backend task that outlives the caller (see the module docstring).
     """
-    task = BackgroundTask(name or str(getattr(fn, "__qualname__", fn)))
     host = _host.get()
+    task = BackgroundTask(name or str(getattr(fn, "__qualname__", fn)), shield=host is not None)
     if host is not None:
-        host.start_soon(task.run, fn, args, name=task.name)
+        host.tasks.add(task)
+
+        async def run() -> None:
+            try:
+                await task.run(fn, args)
+            finally:
+                host.tasks.discard(task)
+
+        host.task_group.start_soon(run, name=task.name)
     elif sniffio.current_async_library() == "trio":
         from ._trio_tasks import spawn_system_task
 

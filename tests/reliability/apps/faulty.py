@@ -14,9 +14,11 @@ Configured by environment variables (each test sets what it needs):
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import anyio
+import sniffio
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub
 
 from anystream.asgi import (
@@ -89,6 +91,20 @@ async def on_hang(body: str) -> None:
         await anyio.sleep_forever()
 
 
+@broker.subscriber("rel.trio")
+async def on_trio(body: str) -> None:
+    # On hypercorn's trio worker the handler runs in trio: trio's own APIs work.
+    backend = sniffio.current_async_library()
+    if backend == "trio":
+        import trio
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.sleep, 0.01)
+            nursery.start_soon(trio.sleep, 0.02)
+        await trio.sleep(0.01)
+    record("trio", f"{body}:{backend}")
+
+
 @broker.subscriber("rel.slow")
 async def on_slow(body: str) -> None:
     await anyio.sleep(0.3)
@@ -101,6 +117,19 @@ health = make_ping_asgi(broker, timeout=float(os.environ.get("HEALTH_TIMEOUT", "
 @get
 async def round_trips(scope: Any) -> AsgiResponse:
     return JSONResponse({"round_trips": health.round_trips}, 200)
+
+
+@get
+async def runtime(scope: Any) -> AsgiResponse:
+    """How NATS runs in this process (asked by the tests from outside)."""
+    return JSONResponse(
+        {
+            "backend": sniffio.current_async_library(),
+            "trio_asyncio": "trio_asyncio" in sys.modules,
+            "connections": [type(broker._connection).__module__],
+        },
+        200,
+    )
 
 
 @post
@@ -119,6 +148,7 @@ app = AsgiFastStream(
     asgi_routes=[
         ("/health", health),
         ("/round-trips", round_trips),
+        ("/runtime", runtime),
         ("/echo", echo),
         ("/boom", boom),
     ],

@@ -1,0 +1,236 @@
+"""The JetStream context: publish with acks, push and pull consumers, KV, object store.
+
+::
+
+    async with anystream.nats.connect(url) as nc:
+        js = JetStream(nc)
+        await js.add_stream(name="orders", subjects=["orders.*"])
+        ack = await js.publish("orders.new", b"1")
+        sub = await js.pull_subscribe("orders.*", durable="worker")
+        for msg in await sub.fetch(10, timeout=1):
+            await msg.ack()
+
+Built on the core client's public API only (``request``, ``publish``, ``subscribe``,
+``new_inbox``), so it runs wherever the client runs: asyncio, uvloop and trio. Configs
+and results are nats-py's ``nats.js.api`` dataclasses; management (streams, consumers,
+stored messages) comes from :class:`~.manager.JetStreamManager`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from nats.js import api
+
+from ..errors import NatsTimeoutError, NoRespondersError
+from .errors import APITimeoutError, NoStreamResponseError
+from .manager import JetStreamManager, check_api_response, load, validate_name
+from .publish import AsyncPublisher, PubAckFuture, pub_headers
+from .pull import PullSubscription, bind_pull, pull_subscribe
+from .push import DEFAULT_PENDING_BYTES, DEFAULT_PENDING_MSGS, MsgHandler, PushSubscription
+from .push import subscribe as push_subscribe
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from .kv import KeyValue
+    from .object_store import ObjectStore
+
+__all__ = ("JetStream",)
+
+
+class JetStream(JetStreamManager):
+    """JetStream on an :class:`anystream.nats.Client` (nats-py's JetStreamContext API).
+
+    ``prefix`` is the API subject prefix; ``domain`` selects a JetStream domain (it
+    overrides ``prefix``); ``timeout`` is the default for API requests and publishes.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        prefix: str = api.DEFAULT_PREFIX,
+        domain: str | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        super().__init__(client, prefix=prefix, domain=domain, timeout=timeout)
+        self._async: AsyncPublisher | None = None
+
+    # ================================================================= publish
+
+    async def publish(
+        self,
+        subject: str,
+        payload: bytes = b"",
+        timeout: float | None = None,
+        stream: str | None = None,
+        headers: dict[str, str] | None = None,
+        msg_ttl: float | None = None,
+    ) -> api.PubAck:
+        """Publish to a stream and wait for its ack (raises the mapped error if refused).
+
+        Deduplication and optimistic concurrency go in ``headers``, as with nats-py:
+        ``Nats-Msg-Id``, ``Nats-Expected-Last-Sequence``, ``Nats-Expected-Last-Msg-Id``...
+        ``msg_ttl`` is the message's own time to live in seconds (the stream needs
+        ``allow_msg_ttl``).
+        """
+        try:
+            msg = await self._nc.request(
+                subject,
+                payload,
+                timeout=timeout or self._timeout,
+                headers=pub_headers(headers, stream, msg_ttl),
+            )
+        except NatsTimeoutError:
+            raise APITimeoutError(
+                f"no ack from a stream for the publish to {subject!r} within "
+                f"{timeout or self._timeout} s"
+            ) from None
+        except NoRespondersError:
+            raise NoStreamResponseError(subject) from None
+        return load(api.PubAck, check_api_response(msg.data))
+
+    async def publish_async(
+        self,
+        subject: str,
+        payload: bytes = b"",
+        wait_stall: float | None = None,
+        stream: str | None = None,
+        headers: dict[str, str] | None = None,
+        msg_ttl: float | None = None,
+    ) -> PubAckFuture:
+        """Publish without waiting for the ack: ``await`` the returned future for it.
+
+        At most ``max_pending`` (4000) acks are outstanding; beyond that this waits for
+        room up to ``wait_stall`` seconds, then raises :class:`TooManyStalledMsgsError`.
+        """
+        if self._async is None:
+            self._async = AsyncPublisher(self._nc)
+        return await self._async.publish(
+            subject, payload, headers=pub_headers(headers, stream, msg_ttl), wait_stall=wait_stall
+        )
+
+    def publish_async_pending(self) -> int:
+        return 0 if self._async is None else self._async.pending
+
+    async def publish_async_completed(self, timeout: float | None = None) -> None:
+        """Wait until every ``publish_async`` got its ack (or error)."""
+        if self._async is not None:
+            await self._async.completed(timeout)
+
+    # ================================================================= consumers
+
+    async def subscribe(
+        self,
+        subject: str,
+        queue: str | None = None,
+        cb: MsgHandler | None = None,
+        durable: str | None = None,
+        stream: str | None = None,
+        config: api.ConsumerConfig | None = None,
+        manual_ack: bool = False,
+        ordered_consumer: bool = False,
+        idle_heartbeat: float | None = None,
+        flow_control: bool = False,
+        pending_msgs_limit: int = DEFAULT_PENDING_MSGS,
+        pending_bytes_limit: int = DEFAULT_PENDING_BYTES,
+        deliver_policy: api.DeliverPolicy | None = None,
+        headers_only: bool | None = None,
+        inactive_threshold: float | None = None,
+    ) -> PushSubscription:
+        """Create (or bind to) a push consumer and subscribe to what it delivers."""
+        return await push_subscribe(
+            self,
+            subject,
+            queue=queue,
+            cb=cb,
+            durable=durable,
+            stream=stream,
+            config=config,
+            manual_ack=manual_ack,
+            ordered_consumer=ordered_consumer,
+            idle_heartbeat=idle_heartbeat,
+            flow_control=flow_control,
+            pending_msgs_limit=pending_msgs_limit,
+            pending_bytes_limit=pending_bytes_limit,
+            deliver_policy=deliver_policy,
+            headers_only=headers_only,
+            inactive_threshold=inactive_threshold,
+        )
+
+    async def pull_subscribe(
+        self,
+        subject: str,
+        durable: str | None = None,
+        stream: str | None = None,
+        config: api.ConsumerConfig | None = None,
+        pending_msgs_limit: int = DEFAULT_PENDING_MSGS,
+        pending_bytes_limit: int = DEFAULT_PENDING_BYTES,
+        inbox_prefix: str | bytes | None = None,
+    ) -> PullSubscription:
+        """Create (or bind to) a pull consumer; :meth:`PullSubscription.fetch` from it."""
+        return await pull_subscribe(
+            self,
+            subject,
+            durable=durable,
+            stream=stream,
+            config=config,
+            pending_msgs_limit=pending_msgs_limit,
+            pending_bytes_limit=pending_bytes_limit,
+            inbox_prefix=inbox_prefix,
+        )
+
+    async def pull_subscribe_bind(
+        self,
+        durable: str | None = None,
+        stream: str | None = None,
+        inbox_prefix: str | bytes | None = None,
+        pending_msgs_limit: int = DEFAULT_PENDING_MSGS,
+        pending_bytes_limit: int = DEFAULT_PENDING_BYTES,
+        name: str | None = None,
+    ) -> PullSubscription:
+        """Pull from an existing consumer of ``stream`` (``durable`` or ``name``), as is."""
+        consumer = name or durable
+        if not stream or not consumer:
+            raise ValueError("pull_subscribe_bind() needs the stream and the consumer's name")
+        validate_name("stream", stream)
+        validate_name("consumer", consumer)
+        return await bind_pull(
+            self, stream, consumer, inbox_prefix, pending_msgs_limit, pending_bytes_limit
+        )
+
+    # ================================================================= KV / object store
+
+    async def key_value(self, bucket: str) -> KeyValue:
+        from .kv import key_value
+
+        return await key_value(self, bucket)
+
+    async def create_key_value(
+        self, config: api.KeyValueConfig | None = None, **params: Any
+    ) -> KeyValue:
+        from .kv import create_key_value
+
+        return await create_key_value(self, config, **params)
+
+    async def delete_key_value(self, bucket: str) -> bool:
+        from .kv import delete_key_value
+
+        return bool(await delete_key_value(self, bucket))
+
+    async def object_store(self, bucket: str) -> ObjectStore:
+        from .object_store import object_store
+
+        return await object_store(self, bucket)
+
+    async def create_object_store(
+        self, bucket: str | None = None, config: api.ObjectStoreConfig | None = None, **params: Any
+    ) -> ObjectStore:
+        from .object_store import create_object_store
+
+        return await create_object_store(self, bucket, config, **params)
+
+    async def delete_object_store(self, bucket: str) -> bool:
+        from .object_store import delete_object_store
+
+        return bool(await delete_object_store(self, bucket))

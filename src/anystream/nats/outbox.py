@@ -1,0 +1,77 @@
+"""The bytes waiting for the writer task, and which of them survive a lost connection."""
+
+from __future__ import annotations
+
+import anyio
+
+__all__ = ("Outbox",)
+
+
+class Outbox:
+    """Commands queued for the network connection, in order.
+
+    Publishes are appended to :attr:`buffer` directly (the hot path; then :meth:`wake`).
+    Commands that only mean something on the current network connection (SUB, UNSUB,
+    PING, PONG) go through :meth:`control`, which remembers where they are: when the
+    connection is lost, :meth:`connection_lost` drops them and keeps the publishes, to be
+    sent after reconnecting (subscriptions are restored by the protocol state), without
+    re-parsing the buffer.
+    """
+
+    __slots__ = ("_controls", "buffer", "waiter", "writing", "written")
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self._controls: list[tuple[int, int]] = []
+        self.waiter: anyio.Event | None = None
+        """Set when data is queued (the writer waits on it)."""
+        self.writing = False
+        self.written = anyio.Event()
+        """Set (and replaced) after each write, and when the connection is lost."""
+
+    def __len__(self) -> int:
+        return len(self.buffer)
+
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            waiter.set()
+
+    def control(self, command: bytes) -> None:
+        """Queue a command that belongs to the current network connection."""
+        if command:
+            start = len(self.buffer)
+            self.buffer += command
+            self._controls.append((start, len(self.buffer)))
+            self.wake()
+
+    def prepend(self, commands: bytes) -> None:
+        """Queue connection commands ahead of everything (the restore after a handshake)."""
+        if commands:
+            size = len(commands)
+            self.buffer[0:0] = commands
+            self._controls = [(0, size)] + [(s + size, e + size) for s, e in self._controls]
+            self.wake()
+
+    def take(self) -> bytes:
+        """Everything queued, for one write."""
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        self._controls.clear()
+        return data
+
+    def connection_lost(self) -> None:
+        """Drop the commands of the lost connection; keep the publishes."""
+        for start, end in reversed(self._controls):
+            del self.buffer[start:end]
+        self._controls.clear()
+
+    async def wait_data(self) -> None:
+        while not self.buffer:
+            event = self.waiter = anyio.Event()
+            await event.wait()
+
+    def mark_written(self) -> None:
+        self.written.set()
+        self.written = anyio.Event()

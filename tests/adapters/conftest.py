@@ -1,0 +1,52 @@
+"""Fixtures of the adapter tests: faststream with and without anystream's adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from anystream._adapters import faststream as adapters
+from anystream.testing import NatsServer
+
+
+@pytest.fixture
+def adapted() -> Iterator[None]:
+    """faststream with :func:`anystream._adapters.faststream.install` applied.
+
+    Put back as found: uninstalled afterwards only if it was not installed before.
+    """
+    was_installed = adapters.is_installed()
+    adapters.install()
+    yield
+    if not was_installed:
+        adapters.uninstall()
+
+
+@pytest.fixture
+def upstream() -> Iterator[None]:
+    """faststream's own code (the adapters taken out for the test, put back afterwards)."""
+    was_installed = adapters.is_installed()
+    adapters.uninstall()
+    yield
+    if was_installed:
+        adapters.install()
+
+
+@pytest.fixture(scope="session")
+def js_server() -> Iterator[NatsServer]:
+    """A JetStream-enabled nats-server shared by the adapter tests."""
+    with NatsServer(jetstream=True) as server:
+        yield server
+
+
+@pytest.fixture
+def js_url(js_server: NatsServer) -> str:
+    return js_server.url
+
+
+@pytest.fixture
+def stream_name(request: pytest.FixtureRequest) -> str:
+    """A stream (or bucket) name unique to the test (tests share one server)."""
+    name = "".join(c if c.isalnum() else "_" for c in request.node.name)
+    return f"S_{name}"[:200]
