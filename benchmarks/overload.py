@@ -263,7 +263,7 @@ def _child(role: str, args: list[str]) -> subprocess.Popen[bytes]:
 
 def run_phase(target: str, rate: float | None, budget: str, opts: argparse.Namespace,
               ) -> dict[str, Any]:
-    from anystream.bench.driver import _tree_cpu_ticks
+    from anystream.bench.processes import tree_cpu_ticks
     from anystream.testing import NatsServer, free_port
 
     offered: float | str = "max" if rate is None else rate
@@ -294,9 +294,9 @@ def run_phase(target: str, rate: float | None, budget: str, opts: argparse.Names
             # The app's CPU (server process tree) over the probing window: with no
             # messages (offered 0), what serving the probes alone costs.
             time.sleep(max(0.0, start - time.time()))
-            ticks = _tree_cpu_ticks(server.pid)
+            ticks = tree_cpu_ticks(server.pid)
             time.sleep(opts.duration)
-            result["app_cpu_percent"] = 100 * (_tree_cpu_ticks(server.pid) - ticks) / (
+            result["app_cpu_percent"] = 100 * (tree_cpu_ticks(server.pid) - ticks) / (
                 os.sysconf("SC_CLK_TCK") * opts.duration)
             limit = opts.duration + 40
             pub_out = pub.communicate(timeout=limit)[0] if pub else b"{}"

@@ -17,6 +17,20 @@ def client(app: ASGIApp, root_path: str = "") -> httpx.AsyncClient:
     )
 
 
+async def get_together(app: ASGIApp, path: str, count: int) -> list[int]:
+    """``count`` concurrent ``GET path`` requests (a client each); their statuses."""
+    statuses: list[int] = []
+
+    async def one() -> None:
+        async with client(app) as c:
+            statuses.append((await c.get(path)).status_code)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(count):
+            tg.start_soon(one)
+    return statuses
+
+
 async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     """Poll ``predicate`` until it is true; fail the test after ``timeout`` seconds."""
     with anyio.fail_after(timeout):

@@ -21,24 +21,14 @@ def test_percentiles_match_a_known_distribution_within_the_precision() -> None:
     rng = random.Random(7)
     values = [rng.expovariate(1 / 2000) for _ in range(50_000)]  # mean 2 ms, in us
     hist = Histogram()
-    hist.record_many(values)
+    for value in values:
+        hist.record(value)
     ordered = sorted(values)
     for p in (50, 90, 99, 99.9):
         exact = ordered[max(0, int(p / 100 * len(ordered)) - 1)]
         assert hist.percentile(p) == pytest.approx(exact, rel=0.02)
     assert hist.percentile(100) == max(values)
     assert hist.total == 50_000
-
-
-def test_histograms_merge_and_survive_json() -> None:
-    a, b = Histogram(), Histogram()
-    a.record_many([100, 200, 300])
-    b.record_many([10_000, 20_000])
-    restored = Histogram.from_dict(json.loads(json.dumps(b.to_dict())))
-    merged = a.merge(restored)
-    assert merged.total == 5
-    assert merged.max_value == 20_000
-    assert merged.percentile(50) == pytest.approx(300, rel=0.01)
 
 
 def test_an_empty_histogram_says_nan_and_bad_values_are_refused() -> None:

@@ -11,6 +11,8 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -46,16 +48,19 @@ class CountingServer:
                     await stream.send(null_server.RESPONSE)
 
 
-async def _serve(handler: Any) -> tuple[Any, int]:
+@asynccontextmanager
+async def serving(handler: Callable[[SocketStream], Awaitable[None]]) -> AsyncIterator[int]:
+    """``handler`` serving each connection on a loopback port (yielded) for the block."""
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
-    return listener, listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, handler)
+        yield listener.extra(anyio.abc.SocketAttribute.local_port)
+        tg.cancel_scope.cancel()
 
 
 async def test_the_open_loop_load_generator_offers_rate_times_duration_requests() -> None:
     server = CountingServer()
-    listener, port = await _serve(server.handle)
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, server.handle)
+    async with serving(server.handle) as port:
         with anyio.fail_after(30):
             result = await loadgen.run(
                 "127.0.0.1",
@@ -65,7 +70,6 @@ async def test_the_open_loop_load_generator_offers_rate_times_duration_requests(
                 connections=3,
                 paths=["/health", "/hello"],
             )
-        tg.cancel_scope.cancel()
     assert server.paths == {"/health": 100, "/hello": 100}  # paths alternate
     assert 1 <= server.connections <= 3  # keep-alive: connections are reused
     assert result["unsent"] == 0
@@ -79,14 +83,11 @@ async def test_the_open_loop_load_generator_offers_rate_times_duration_requests(
 
 async def test_the_closed_loop_load_generator_sends_only_when_a_connection_is_free() -> None:
     server = CountingServer()
-    listener, port = await _serve(server.handle)
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, server.handle)
+    async with serving(server.handle) as port:
         with anyio.fail_after(30):
             result = await loadgen.run(
                 "127.0.0.1", port, rate=None, duration=0.3, connections=2, paths=["/hello"]
             )
-        tg.cancel_scope.cancel()
     completed = result["paths"]["/hello"]["completed"]
     assert completed > 0
     assert server.paths["/hello"] == completed  # nothing queued, nothing left unanswered
@@ -97,23 +98,18 @@ async def test_requests_nobody_answers_are_counted_as_errors_not_dropped() -> No
     async def refuse(stream: SocketStream) -> None:
         await stream.aclose()
 
-    listener, port = await _serve(refuse)
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, refuse)
+    async with serving(refuse) as port:
         with anyio.fail_after(30):
             result = await loadgen.run(
                 "127.0.0.1", port, rate=100, duration=0.2, connections=2, paths=["/health"]
             )
-        tg.cancel_scope.cancel()
     health = result["paths"]["/health"]
     assert health["completed"] == 0
     assert health["errors"] + result["unsent"] == 20
 
 
 async def test_the_null_server_answers_every_pipelined_request() -> None:
-    listener, port = await _serve(null_server.handle)
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, null_server.handle)
+    async with serving(null_server.handle) as port:
         with anyio.fail_after(10):
             stream = await anyio.connect_tcp("127.0.0.1", port)
             async with stream:
@@ -121,7 +117,6 @@ async def test_the_null_server_answers_every_pipelined_request() -> None:
                 received = b""
                 while received.count(b"hello") < 3:
                     received += await stream.receive()
-        tg.cancel_scope.cancel()
     assert received == null_server.RESPONSE * 3
 
 
@@ -157,9 +152,7 @@ async def test_one_load_generator_process_runs_phase_after_phase_as_the_driver_a
     tmp_path: Any,
 ) -> None:
     server = CountingServer()
-    listener, port = await _serve(server.handle)
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, server.handle)
+    async with serving(server.handle) as port:
         with anyio.fail_after(60):
             async with await anyio.open_process(
                 [sys.executable, "-m", "anystream.bench.loadgen", "--serve"]
@@ -184,6 +177,5 @@ async def test_one_load_generator_process_runs_phase_after_phase_as_the_driver_a
                     results.append(json.loads(result.read_text()))
                 await proc.stdin.aclose()
                 assert await proc.wait() == 0
-        tg.cancel_scope.cancel()
     assert [r["paths"]["/health"]["completed"] for r in results] == [20, 60]
     assert server.paths["/health"] == 80

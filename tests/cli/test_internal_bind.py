@@ -4,36 +4,15 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from anystream.testing import NatsServer, free_port
-
-from .test_run import Run
+from anystream.testing import free_port
 
 pytestmark = pytest.mark.e2e
 
 APP = "tests.cli.apps.internal_app:app"
-
-
-@pytest.fixture
-def run(tmp_path: Path) -> Iterator[Callable[..., Run]]:
-    """``run(*args)``: an ``anystream run`` process against its own nats-server."""
-    started: list[Run] = []
-    with NatsServer() as nats_server:
-
-        def start(*args: str, **popen: object) -> Run:
-            log = tmp_path / f"run{len(started)}.log"
-            process = Run(list(args), nats_server.url, log, **popen)
-            started.append(process)
-            return process
-
-        yield start
-        for process in started:
-            process.kill()
 
 
 @pytest.mark.parametrize("worker_class", ["trio", "asyncio"])

@@ -5,10 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,73 +14,11 @@ import pytest
 from anystream.testing import NatsServer, free_port
 from tests.e2e.servers import watch
 
+from .running import Run
+
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.cli.apps.work_app:app"
-
-
-class Run:
-    """An `anystream run` process with its output in a file; killed with its group."""
-
-    def __init__(self, args: list[str], nats_url: str, log: Path, **popen: object) -> None:
-        self.log = log
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "anystream", "run", *args],
-                cwd=ROOT,
-                env={**os.environ, "NATS_URL": nats_url, "PYTHONUNBUFFERED": "1"},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                **popen,  # type: ignore[arg-type]
-            )
-
-    @property
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_ready(self, url: str, *, transport: httpx.HTTPTransport | None = None) -> None:
-        deadline = time.monotonic() + 30
-        with httpx.Client(transport=transport, timeout=2) as client:
-            while time.monotonic() < deadline:
-                assert self.proc.poll() is None, f"exited {self.proc.returncode}:\n{self.output}"
-                try:
-                    if client.get(url).status_code == 204:
-                        return
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-        raise AssertionError(f"not ready:\n{self.output}")
-
-    def terminate(self, timeout: float = 30) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-
-@pytest.fixture
-def nats_server() -> Iterator[NatsServer]:
-    with NatsServer() as server:
-        yield server
-
-
-@pytest.fixture
-def run(tmp_path: Path, nats_server: NatsServer) -> Iterator:
-    started: list[Run] = []
-
-    def start(*args: str, **popen: object) -> Run:
-        process = Run(list(args), nats_server.url, tmp_path / f"run{len(started)}.log", **popen)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.kill()
 
 
 @pytest.mark.parametrize("worker_class", ["trio", "asyncio"])
@@ -212,4 +147,56 @@ def test_a_worker_that_dies_is_replaced(run) -> None:
         time.sleep(0.2)
     server.wait_ready(f"http://127.0.0.1:{port}/health")
     assert server.proc.poll() is None
+    assert server.terminate() == 0, server.output
+
+
+def test_sighup_starts_new_workers_and_then_stops_the_old_ones(run) -> None:
+    port = free_port()
+    server = run(APP, "--workers", "2", "--port", str(port))
+    server.wait_ready(f"http://127.0.0.1:{port}/health")
+    old = {int(httpx.get(f"http://127.0.0.1:{port}/pid").text) for _ in range(20)}
+    server.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in old):
+        assert time.monotonic() < deadline, server.output
+        time.sleep(0.2)
+    assert "reloaded: 2 new workers ready" in server.output
+    new = {int(httpx.get(f"http://127.0.0.1:{port}/pid").text) for _ in range(20)}
+    assert new and not new & old
+    assert server.terminate() == 0, server.output
+
+
+RELOADED_APP = '''
+import os
+
+VERSION = {version}
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while (message := await receive())["type"] != "lifespan.shutdown":
+            await send({{"type": "lifespan.startup.complete"}})
+        await send({{"type": "lifespan.shutdown.complete"}})
+        return
+    status, body = (204, b"") if scope["path"] == "/health" else (200, b"%d" % VERSION)
+    await send({{"type": "http.response.start", "status": status, "headers": []}})
+    await send({{"type": "http.response.body", "body": body}})
+'''
+
+
+def test_reload_serves_the_changed_code_once_a_file_changes(run, tmp_path: Path) -> None:
+    source = tmp_path / "reloaded_app.py"
+    source.write_text(RELOADED_APP.format(version=1))
+    port = free_port()
+    server = run(
+        "reloaded_app:app", "--app-dir", str(tmp_path), "--reload", "--port", str(port)
+    )
+    server.wait_ready(f"http://127.0.0.1:{port}/health")
+    assert httpx.get(f"http://127.0.0.1:{port}/version").text == "1"
+    source.write_text(RELOADED_APP.format(version=2))
+    deadline = time.monotonic() + 30
+    while httpx.get(f"http://127.0.0.1:{port}/version").text != "2":
+        assert time.monotonic() < deadline, server.output
+        time.sleep(0.2)
+    assert "reloading (changed: reloaded_app.py)" in server.output
     assert server.terminate() == 0, server.output

@@ -1,4 +1,4 @@
-"""Helpers for the observability tests: read Prometheus text, poll an endpoint."""
+"""Helpers for the observability tests: an app to observe, Prometheus text, polling."""
 
 from __future__ import annotations
 
@@ -6,7 +6,27 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 import httpx
+from faststream.nats import NatsBroker
 from prometheus_client.parser import text_string_to_metric_families
+
+from anystream.asgi import AsgiFastStream, AsgiResponse, get
+from anystream.asgi.types import ASGIApp
+
+
+def hello_and_broken_app(*routes: tuple[str, ASGIApp]) -> AsgiFastStream:
+    """An app with ``/hello`` (200), ``/broken`` (raises) and ``routes``; its broker idle."""
+
+    @get
+    async def hello(scope: object) -> AsgiResponse:
+        return AsgiResponse(b"hello", 200)
+
+    @get
+    async def broken(scope: object) -> AsgiResponse:
+        raise RuntimeError("boom")
+
+    return AsgiFastStream(
+        NatsBroker(), asgi_routes=[("/hello", hello), ("/broken", broken), *routes]
+    )
 
 
 def sample(text: str, name: str, **labels: str) -> float | None:

@@ -7,12 +7,12 @@ from faststream.nats import NatsBroker
 from faststream.nats.prometheus import NatsPrometheusMiddleware
 from prometheus_client import CollectorRegistry
 
-from anystream.asgi import AsgiFastStream, AsgiResponse, get
+from anystream.asgi import AsgiFastStream
 from anystream.observability import HttpMetricsMiddleware, make_metrics_asgi
 from anystream.testing import lifespan
 from tests.helpers import client, publish_from_outside
 
-from .helpers import metric, poll
+from .helpers import hello_and_broken_app, metric, poll
 
 
 @pytest.mark.anyio
@@ -69,22 +69,7 @@ async def test_failing_handler_is_counted_as_an_exception(nats_url: str, subject
 
 
 def _http_app(registry: CollectorRegistry) -> HttpMetricsMiddleware:
-    @get
-    async def hello(scope: object) -> AsgiResponse:
-        return AsgiResponse(b"hello", 200)
-
-    @get
-    async def broken(scope: object) -> AsgiResponse:
-        raise RuntimeError("boom")
-
-    inner = AsgiFastStream(
-        NatsBroker(),
-        asgi_routes=[
-            ("/hello", hello),
-            ("/broken", broken),
-            ("/metrics", make_metrics_asgi(registry)),
-        ],
-    )
+    inner = hello_and_broken_app(("/metrics", make_metrics_asgi(registry)))
     return HttpMetricsMiddleware(inner, registry, exclude=["/metrics"])
 
 

@@ -14,10 +14,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from anystream.asgi import AsgiFastStream, AsgiResponse, Request, get, post
+from anystream.asgi import AsgiFastStream, AsgiResponse, Request, post
 from anystream.observability import TracingMiddleware, make_liveness_asgi
 from anystream.testing import lifespan
 from tests.helpers import client, publish_from_outside, wait_until
+
+from .helpers import hello_and_broken_app
 
 
 @pytest.fixture
@@ -70,22 +72,7 @@ async def test_each_consumed_message_gets_a_consumer_span(
 
 
 def _http_app(provider: TracerProvider) -> TracingMiddleware:
-    @get
-    async def hello(scope: object) -> AsgiResponse:
-        return AsgiResponse(b"hello", 200)
-
-    @get
-    async def broken(scope: object) -> AsgiResponse:
-        raise RuntimeError("boom")
-
-    inner = AsgiFastStream(
-        NatsBroker(),
-        asgi_routes=[
-            ("/hello", hello),
-            ("/broken", broken),
-            ("/health/live", make_liveness_asgi()),
-        ],
-    )
+    inner = hello_and_broken_app(("/health/live", make_liveness_asgi()))
     return TracingMiddleware(inner, provider, exclude=["/health/live"])
 
 

@@ -11,7 +11,7 @@ from faststream.redis import RedisBroker, TestRedisBroker
 
 from anystream.asgi import AsgiFastStream, make_ping_asgi
 from anystream.testing import NatsServer, lifespan
-from tests.helpers import client
+from tests.helpers import client, get_together
 
 pytestmark = pytest.mark.anyio
 
@@ -51,17 +51,9 @@ async def test_probes_with_the_same_timeout_still_share_one_round_trip(nats_url:
     broker = NatsBroker(nats_url)
     health = make_ping_asgi(broker, timeout=5.0)
     app = AsgiFastStream(broker, asgi_routes=[("/health", health)])
-    statuses: list[int] = []
-
-    async def probe() -> None:
-        async with client(app) as c:
-            statuses.append((await c.get("/health")).status_code)
-
     async with lifespan(app):
         before = health.round_trips
-        async with anyio.create_task_group() as tg:
-            for _ in range(20):
-                tg.start_soon(probe)
+        statuses = await get_together(app, "/health", 20)
         made = health.round_trips - before
     assert statuses == [204] * 20
     assert made < 20

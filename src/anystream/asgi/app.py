@@ -18,6 +18,7 @@ from faststream.asgi.handlers import HttpHandler
 from faststream.exceptions import StartupValidationError
 from typing_extensions import Unpack
 
+from .._exceptions import unwrap_group
 from .._redact import redact
 from ..lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, broker_lifespan
 from ..slicing import DEFAULT_CONSUME_BUDGET
@@ -475,12 +476,12 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         except Exception as exc:
             phase = "shutdown" if started else "startup"
             reason = _describe(exc)
-            log.error("lifespan %s failed: %s", phase, reason, exc_info=_unwrap(exc))
+            log.error("lifespan %s failed: %s", phase, reason, exc_info=unwrap_group(exc))
             # hypercorn raises LifespanFailureError from send() here and expects it to
             # propagate out of the app: that is what makes its worker exit. Swallowing
             # it makes hypercorn serve on without lifespan (and without brokers).
             await send({"type": f"lifespan.{phase}.failed", "message": reason})
-            failure = _unwrap(exc)
+            failure = unwrap_group(exc)
         else:
             await send({"type": "lifespan.shutdown.complete"})
             return
@@ -494,17 +495,8 @@ def _route_paths(routes: Iterable[tuple[str, ASGIApp]]) -> str:
     return ", ".join(dict.fromkeys(path or "/" for path, _ in routes))
 
 
-def _unwrap(exc: BaseException) -> BaseException:
-    # Exception groups (built in from 3.11, a backport on 3.10) hold `.exceptions`.
-    inner: tuple[BaseException, ...] = getattr(exc, "exceptions", ())
-    while len(inner) == 1:
-        exc = inner[0]
-        inner = getattr(exc, "exceptions", ())
-    return exc
-
-
 def _describe(exc: BaseException) -> str:
-    exc = _unwrap(exc)
+    exc = unwrap_group(exc)
     if isinstance(exc, StartupValidationError):
         parts = []
         if exc.missed_fields:

@@ -28,6 +28,7 @@ import sniffio
 from fast_depends.exceptions import ValidationError as FDValidationError
 from faststream.exceptions import SubscriberNotFound
 
+from .._exceptions import unwrap_group
 from ..runtime import open_runtime, runtime_for
 from .handlers import PostHandler, Request, post
 from .responses import AsgiResponse, JSONResponse
@@ -162,7 +163,7 @@ async def _where_broker_runs(
                 async with open_runtime() as runtime:
                     return await runtime.call(fn, *args)
             except Exception as exc:
-                raise _single(exc) from None  # the error itself, not a task group's
+                raise unwrap_group(exc) from None  # the error itself, not a task group's
         return await fn(*args)
 
     return await runtime_for(broker).call(inside)
@@ -177,15 +178,6 @@ def _runs_natively(broker: Any) -> bool:
 
     install()  # faststream's test client on anyio: works on trio as on asyncio
     return True
-
-
-def _single(exc: Exception) -> Exception:
-    """The one exception inside (nested) exception groups of one, or ``exc`` itself."""
-    inner: tuple[Exception, ...] = getattr(exc, "exceptions", ())
-    while len(inner) == 1:
-        exc = inner[0]
-        inner = getattr(exc, "exceptions", ())
-    return exc
 
 
 async def _dry_run(

@@ -4,27 +4,36 @@ For each target a server process serves the app; for each rate a publisher proce
 (nats-py) offers messages while a load-generator process offers requests at a fixed
 rate. Afterwards the app's ``/stats`` says how many messages it consumed. CPU use
 is read from ``/proc`` for the server's whole process tree.
+
+This module plans and runs the phases; :mod:`.processes` starts the processes and
+reads their figures.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import select
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from ..testing import NatsServer, free_port
+from .processes import (
+    Helper,
+    app_stats,
+    cpu_seconds,
+    helper,
+    read_json,
+    serving,
+    slow_consumers,
+    tree_cpu_ticks,
+)
 
-__all__ = ("TARGETS", "PhaseResult", "Target", "run_benchmark")
+__all__ = ("TARGETS", "Phase", "PhaseResult", "Target", "run_benchmark")
 
 
 @dataclass(frozen=True)
@@ -90,7 +99,6 @@ TARGETS: dict[str, Target] = {
 #: closed loop, measured first. Every requests/s figure must stay well under it.
 LOADGEN_CEILING = Target("loadgen/null", "null", "", broker=False)
 
-DEFAULT_TARGETS = tuple(TARGETS)
 #: After a phase, how long the app may go on consuming its backlog before it is counted.
 DRAIN_SECONDS = 3.0
 DEFAULT_RATES: tuple[str, ...] = ("0", "1000", "5000", "max")
@@ -127,79 +135,140 @@ class PhaseResult:
         return asdict(self)
 
 
-def _tree_cpu_ticks(pid: int) -> int:
-    """utime + stime of ``pid`` and all its descendants, in clock ticks."""
-    parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry)] = int(fields[1])
-        ticks[int(entry)] = int(fields[11]) + int(fields[12])
-    members, frontier = {pid}, [pid]
-    while frontier:
-        current = frontier.pop()
-        for child, parent in parents.items():
-            if parent == current and child not in members:
-                members.add(child)
-                frontier.append(child)
-    return sum(ticks.get(p, 0) for p in members)
+@dataclass(frozen=True)
+class Phase:
+    """One phase: what is offered to which target, for how long."""
+
+    target: Target
+    #: Messages/s the publisher offers ("0": none, "max": flat out).
+    rate: str
+    #: Requests/s offered (open loop); None: closed loop, as fast as the server goes.
+    request_rate: float | None
+    paths: tuple[str, ...]
+    duration: float
+    connections: int
+    subject: str = "bench.orders"
 
 
-@contextmanager
-def _serving(
-    target: Target, nats_url: str, log: Path
-) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    port = free_port()
-    env = {**os.environ, "NATS_URL": nats_url}
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(target.command(port), env=env, stdout=out, stderr=out)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{target.name} exited with {proc.returncode}; see {log}")
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/hello", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{target.name} did not answer within 30 s") from None
-                time.sleep(0.1)
-        yield port, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+@dataclass(frozen=True)
+class _Rig:
+    """The running processes a phase uses, and where their figures go."""
+
+    port: int
+    server: subprocess.Popen[bytes]
+    loadgen: Helper
+    publisher: Helper | None
+    work_dir: Path
+    #: nats-server's monitoring port (embedded server only).
+    monitor_port: int | None = None
 
 
-def _app_stats(port: int) -> dict[str, Any]:
-    """The app's ``/stats``: ``consumed`` (and ``client_dropped`` for anystream's app)."""
-    try:
-        response = httpx.get(f"http://127.0.0.1:{port}/stats", timeout=5)
-        data = response.json()
-        return data if isinstance(data, dict) and "consumed" in data else {}
-    except (httpx.HTTPError, ValueError):
-        return {}
+@dataclass(frozen=True)
+class _Window:
+    """When the measured part of a phase ran (``time.monotonic()``) and the server's CPU."""
+
+    began: float
+    ended: float
+    cpu_percent: float
 
 
-def _slow_consumers(monitor_port: int | None) -> int | None:
-    """nats-server's count of slow-consumer events so far (embedded server only)."""
-    if monitor_port is None:
-        return None
-    try:
-        response = httpx.get(f"http://127.0.0.1:{monitor_port}/varz", timeout=5)
-        return int(response.json()["slow_consumers"])
-    except (httpx.HTTPError, ValueError, KeyError):
-        return None
+def _offer(
+    phase: Phase, rig: _Rig, tick: Callable[[float], None]
+) -> tuple[_Window, dict[str, Any], dict[str, Any]]:
+    """Run the helpers for the phase; their figures (load generator's, publisher's)."""
+    load_file, pub_file = rig.work_dir / "loadgen.json", rig.work_dir / "publisher.json"
+    for stale in (load_file, pub_file):
+        stale.unlink(missing_ok=True)
+    commands: list[tuple[Helper, dict[str, Any]]] = [
+        (
+            rig.loadgen,
+            {
+                "port": rig.port,
+                "rate": "max" if phase.request_rate is None else phase.request_rate,
+                "duration": phase.duration,
+                "connections": phase.connections,
+                "paths": list(phase.paths),
+                "result": str(load_file),
+            },
+        )
+    ]
+    if phase.rate != "0":
+        assert rig.publisher is not None
+        commands.append(
+            (
+                rig.publisher,
+                {
+                    "rate": phase.rate,
+                    "duration": phase.duration,
+                    "subject": phase.subject,
+                    "result": str(pub_file),
+                },
+            )
+        )
+    # Every helper is ready (the publisher connected) before the common clock starts.
+    for running, command in commands:
+        running.send(json.dumps(command))
+    for running, _ in commands:
+        running.expect("ready", timeout=30)
+    start = time.monotonic() + 0.1
+    for running, _ in commands:
+        running.send(repr(start))
+    cpu_before = tree_cpu_ticks(rig.server.pid)
+    time.sleep(max(0.0, start - time.monotonic()))
+    began = time.monotonic()
+    deadline = began + phase.duration * 3 + 30
+    # Progress while the phase runs; the helpers write their figures to files.
+    for running, _ in commands:
+        while not running.answered(0.25):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{phase.target.name}: the {running.name} did not finish")
+            tick(min(0.99, (time.monotonic() - began) / phase.duration))
+        running.expect("done", timeout=1)
+    ended = time.monotonic()
+    cpu = cpu_seconds(tree_cpu_ticks(rig.server.pid) - cpu_before)
+    window = _Window(began, ended, round(100 * cpu / max(1e-9, ended - began), 1))
+    load = read_json(load_file)
+    if not load:
+        raise RuntimeError(f"{phase.target.name}: the load generator wrote no result")
+    pub = read_json(pub_file) if phase.rate != "0" else {}
+    return window, load, pub
+
+
+@dataclass(frozen=True)
+class _Consumed:
+    consumed: int | None = None
+    consumed_per_s: float | None = None
+    lost: int | None = None
+    client_dropped: int | None = None
+
+
+def _consumed(
+    phase: Phase, port: int, before: dict[str, Any], published: int, window: _Window
+) -> _Consumed:
+    """What the app consumed since ``before`` (its ``/stats``), once the backlog drained."""
+    if not (phase.target.broker and before):
+        return _Consumed()
+    # Let the backlog drain (at most 3 s; until every message arrived or the count
+    # stops moving), then count. The rate is over the time consumption went on.
+    drain_until = window.ended + DRAIN_SECONDS
+    after, last_change = app_stats(port), window.ended
+    while after and after["consumed"] - before["consumed"] < published:
+        if time.monotonic() > drain_until or time.monotonic() - last_change > 0.5:
+            break
+        time.sleep(0.02)
+        latest = app_stats(port)
+        if latest and latest["consumed"] != after["consumed"]:
+            last_change = time.monotonic()
+        after = latest or after
+    if not after:
+        return _Consumed()
+    consumed = int(after["consumed"]) - int(before["consumed"])
+    return _Consumed(
+        consumed=consumed,
+        consumed_per_s=round(consumed / max(phase.duration, last_change - window.began), 1),
+        lost=max(0, published - consumed),
+        client_dropped=_delta(after.get("client_dropped"), before.get("client_dropped")),
+    )
 
 
 def _delta(after: Any, before: Any) -> int | None:
@@ -208,183 +277,58 @@ def _delta(after: Any, before: Any) -> int | None:
     return int(after) - int(before)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-class _Helper:
-    """A long-lived helper process (load generator or publisher), see :mod:`.helper`."""
-
-    def __init__(self, name: str, command: list[str], log: Path) -> None:
-        self.name = name
-        with open(log, "ab") as err:
-            # Unbuffered: select() must see every line the helper writes.
-            self.proc = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, bufsize=0
-            )
-
-    def send(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(f"{line}\n".encode())
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            raise RuntimeError(f"the {self.name} exited ({self.proc.poll()})") from None
-
-    def expect(self, word: str, timeout: float) -> None:
-        """Wait for ``word`` on the helper's stdout (a line) for up to ``timeout`` s."""
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline().strip().decode() if ready else None
-        if line != word:
-            if line is None:
-                raise RuntimeError(f"the {self.name} did not answer within {timeout:g} s")
-            raise RuntimeError(f"the {self.name} exited ({self.proc.poll()}); see its log")
-
-    def answered(self, timeout: float) -> bool:
-        """Whether a line is waiting on stdout within ``timeout`` s."""
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        return bool(ready)
-
-    def close(self) -> None:
-        if self.proc.stdin is not None:
-            with suppress(BrokenPipeError):
-                self.proc.stdin.close()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-
-@contextmanager
-def _helper(name: str, command: list[str], log: Path) -> Iterator[_Helper]:
-    helper = _Helper(name, command, log)
-    try:
-        yield helper
-    finally:
-        helper.close()
-
-
-def _phase(
-    target: Target,
-    port: int,
-    server: subprocess.Popen[bytes],
-    rate: str,
-    *,
-    loadgen: _Helper,
-    publisher: _Helper | None,
-    duration: float,
-    request_rate: float | None,
-    connections: int,
-    paths: Sequence[str],
-    work_dir: Path,
-    monitor_port: int | None = None,
-    tick: Callable[[float], None] = lambda fraction: None,
-    subject: str = "bench.orders",
+def _run_phase(
+    phase: Phase, rig: _Rig, tick: Callable[[float], None] = lambda fraction: None
 ) -> PhaseResult:
-    before = _app_stats(port) if target.broker else {}
-    slow_before = _slow_consumers(monitor_port)
-    load_file, pub_file = work_dir / "loadgen.json", work_dir / "publisher.json"
-    for stale in (load_file, pub_file):
-        stale.unlink(missing_ok=True)
-    commands: list[tuple[_Helper, dict[str, Any]]] = [
-        (
-            loadgen,
-            {
-                "port": port,
-                "rate": "max" if request_rate is None else request_rate,
-                "duration": duration,
-                "connections": connections,
-                "paths": list(paths),
-                "result": str(load_file),
-            },
-        )
-    ]
-    if rate != "0":
-        assert publisher is not None
-        commands.append(
-            (
-                publisher,
-                {"rate": rate, "duration": duration, "subject": subject, "result": str(pub_file)},
-            )
-        )
-    # Every helper is ready (the publisher connected) before the common clock starts.
-    for helper, command in commands:
-        helper.send(json.dumps(command))
-    for helper, _ in commands:
-        helper.expect("ready", timeout=30)
-    start = time.monotonic() + 0.1
-    for helper, _ in commands:
-        helper.send(repr(start))
-    cpu_before = _tree_cpu_ticks(server.pid)
-    time.sleep(max(0.0, start - time.monotonic()))
-    wall_before = time.monotonic()
-    deadline = wall_before + duration * 3 + 30
-    # Progress while the phase runs; the helpers write their figures to files.
-    for helper, _ in commands:
-        while not helper.answered(0.25):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{target.name}: the {helper.name} did not finish")
-            tick(min(0.99, (time.monotonic() - wall_before) / duration))
-        helper.expect("done", timeout=1)
-    phase_end = time.monotonic()
-    cpu = (_tree_cpu_ticks(server.pid) - cpu_before) / os.sysconf("SC_CLK_TCK")
-    cpu_percent = round(100 * cpu / max(1e-9, phase_end - wall_before), 1)
-    load = _read_json(load_file)
-    if not load:
-        raise RuntimeError(f"{target.name}: the load generator wrote no result")
-    pub = _read_json(pub_file) if rate != "0" else {}
+    before = app_stats(rig.port) if phase.target.broker else {}
+    slow_before = slow_consumers(rig.monitor_port)
+    window, load, pub = _offer(phase, rig, tick)
     published = int(pub.get("published", 0))
-    consumed = lost = client_dropped = None
-    consumed_per_s = None
-    if target.broker and before:
-        # Let the backlog drain (at most 3 s; until every message arrived or the count
-        # stops moving), then count. The rate is over the time consumption went on.
-        drain_until = phase_end + DRAIN_SECONDS
-        after, last_change = _app_stats(port), phase_end
-        while after and after["consumed"] - before["consumed"] < published:
-            if time.monotonic() > drain_until or time.monotonic() - last_change > 0.5:
-                break
-            time.sleep(0.02)
-            latest = _app_stats(port)
-            if latest and latest["consumed"] != after["consumed"]:
-                last_change = time.monotonic()
-            after = latest or after
-        if after:
-            consumed = int(after["consumed"]) - int(before["consumed"])
-            lost = max(0, published - consumed)
-            consumed_per_s = round(consumed / max(duration, last_change - wall_before), 1)
-            client_dropped = _delta(after.get("client_dropped"), before.get("client_dropped"))
+    consumed = _consumed(phase, rig.port, before, published, window)
     per_path = load.get("paths", {})
     return PhaseResult(
-        target=target.name,
-        rate=rate,
-        request_rate=request_rate,
+        target=phase.target.name,
+        rate=phase.rate,
+        request_rate=phase.request_rate,
         requests_per_s=float(load.get("requests_per_s", 0.0)),
         latency_ms={p: d["latency_ms"] for p, d in per_path.items()},
         http_errors=sum(d["errors"] for d in per_path.values()),
         unsent=int(load.get("unsent", 0)),
         published=published,
-        consumed=consumed,
-        consumed_per_s=consumed_per_s,
-        lost=lost,
-        cpu_percent=cpu_percent,
+        consumed=consumed.consumed,
+        consumed_per_s=consumed.consumed_per_s,
+        lost=consumed.lost,
+        cpu_percent=window.cpu_percent,
         histograms={p: d["histogram"] for p, d in per_path.items()},
         loadgen_cpu_percent=load.get("cpu_percent"),
         schedule_lag_ms=load.get("schedule_lag_ms"),
         offered=int(pub.get("offered", 0)),
         publisher_cpu_percent=pub.get("cpu_percent"),
-        client_dropped=client_dropped,
-        slow_consumers=_delta(_slow_consumers(monitor_port), slow_before),
+        client_dropped=consumed.client_dropped,
+        slow_consumers=_delta(slow_consumers(rig.monitor_port), slow_before),
     )
+
+
+def _phases(
+    target: Target,
+    rates: Sequence[str],
+    *,
+    duration: float,
+    request_rate: float,
+    connections: int,
+    subject: str,
+) -> list[Phase]:
+    """A target's phases: its throughput ceiling first, then each rate (bare: rate 0 only).
+
+    The ceiling: no messages, ``/hello`` closed loop, for the requests/s it can serve.
+    """
+    ceiling = Phase(target, "0", None, ("/hello",), duration, connections, subject)
+    if target is LOADGEN_CEILING:
+        return [ceiling]
+    return [ceiling] + [
+        Phase(target, rate, request_rate, ("/health", "/hello"), duration, connections, subject)
+        for rate in (rates if target.broker else ("0",))
+    ]
 
 
 def run_benchmark(
@@ -408,8 +352,21 @@ def run_benchmark(
     (target ``loadgen/null``): the most requests/s the load generator can drive here.
     """
     servers = ([LOADGEN_CEILING] if loadgen_ceiling else []) + list(targets)
-    plan = [(t, r) for t in servers for r in ("ceiling", *(rates if t.broker else ("0",)))]
-    plan = [(t, r) for t, r in plan if t is not LOADGEN_CEILING or r == "ceiling"]
+    plan = [
+        (
+            target,
+            _phases(
+                target,
+                rates,
+                duration=duration,
+                request_rate=request_rate,
+                connections=connections,
+                subject=subject,
+            ),
+        )
+        for target in servers
+    ]
+    total = sum(len(phases) for _, phases in plan)
     results: list[PhaseResult] = []
     log_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
@@ -420,7 +377,7 @@ def run_benchmark(
         else:
             url = nats_url
         loadgen = stack.enter_context(
-            _helper(
+            helper(
                 "load generator",
                 [sys.executable, "-m", "anystream.bench.loadgen", "--serve"],
                 log_dir / "loadgen.log",
@@ -429,42 +386,25 @@ def run_benchmark(
         publisher = None
         if any(t.broker for t in servers) and any(r != "0" for r in rates):
             publisher = stack.enter_context(
-                _helper(
+                helper(
                     "publisher",
                     [sys.executable, "-m", "anystream.bench.publisher", "--url", url, "--serve"],
                     log_dir / "publisher.log",
                 )
             )
-        for target in servers:
-            phases = [r for t, r in plan if t is target]
+        for target, phases in plan:
             log = log_dir / f"{target.name.replace('/', '_')}.log"
-            with _serving(target, url, log) as (port, proc):
-                for rate in phases:
-                    label = f"{target.name} @ {rate} msgs/s"
+            with serving(target.name, target.command, url, log) as (port, proc):
+                rig = _Rig(port, proc, loadgen, publisher, log_dir, monitor_port)
+                for phase in phases:
+                    shown = "ceiling" if phase.request_rate is None else phase.rate
+                    label = f"{target.name} @ {shown} msgs/s"
                     done = len(results)
-                    progress(label, done, len(plan))
+                    progress(label, done, total)
 
                     def tick(fraction: float, label: str = label, done: int = done) -> None:
-                        progress(label, done + fraction, len(plan))
+                        progress(label, done + fraction, total)
 
-                    ceiling = rate == "ceiling"
-                    results.append(
-                        _phase(
-                            target,
-                            port,
-                            proc,
-                            "0" if ceiling else rate,
-                            loadgen=loadgen,
-                            publisher=publisher,
-                            duration=duration,
-                            request_rate=None if ceiling else request_rate,
-                            connections=connections,
-                            paths=("/hello",) if ceiling else ("/health", "/hello"),
-                            work_dir=log_dir,
-                            monitor_port=monitor_port,
-                            tick=tick,
-                            subject=subject,
-                        )
-                    )
-        progress("done", len(results), len(plan))
+                    results.append(_run_phase(phase, rig, tick))
+        progress("done", len(results), total)
     return results

@@ -2,14 +2,13 @@
 
 Values are microseconds. Buckets grow geometrically (``precision`` relative width,
 1 % by default), so percentiles are exact to within that relative error whatever
-the range, and memory is a few hundred integers. Pure and sans-IO: histograms are
-built in the load generator, serialised to JSON, and merged by the driver.
+the range, and memory is a few hundred integers. Pure and sans-IO: the load generator
+builds one per path and writes it to JSON (``to_dict``) with its summary.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,10 +41,6 @@ class Histogram:
         self.max_value = max(self.max_value, value_us)
         self.min_value = min(self.min_value, value_us)
 
-    def record_many(self, values: Iterable[float]) -> None:
-        for value in values:
-            self.record(value)
-
     def percentile(self, p: float) -> float:
         """The value at or below which ``p`` percent of the recorded values lie."""
         if not 0 <= p <= 100:
@@ -59,16 +54,6 @@ class Histogram:
             if seen >= rank:
                 return min(self._upper(bucket), self.max_value)
         return self.max_value
-
-    def merge(self, other: Histogram) -> Histogram:
-        if other.precision != self.precision:
-            raise ValueError("cannot merge histograms of different precision")
-        for bucket, count in other.counts.items():
-            self.counts[bucket] = self.counts.get(bucket, 0) + count
-        self.total += other.total
-        self.max_value = max(self.max_value, other.max_value)
-        self.min_value = min(self.min_value, other.min_value)
-        return self
 
     def summary_ms(self) -> dict[str, float]:
         """p50/p90/p99/p99.9/max in milliseconds (NaN when empty)."""
@@ -84,12 +69,3 @@ class Histogram:
             "max": self.max_value,
             "min": self.min_value if self.total else None,
         }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Histogram:
-        hist = cls(precision=float(data["precision"]))
-        hist.counts = {int(k): int(v) for k, v in data["counts"].items()}
-        hist.total = int(data["total"])
-        hist.max_value = float(data["max"])
-        hist.min_value = math.inf if data.get("min") is None else float(data["min"])
-        return hist

@@ -27,6 +27,7 @@ import anyio
 from hypercorn.app_wrappers import ASGIWrapper
 from hypercorn.config import Config, Sockets
 
+from .._exceptions import unwrap_group
 from ..asgi.app import INTERNAL_BINDS_ENV, AsgiFastStream
 from ..asgi.types import ASGIApp, Message, Receive, Scope, Send
 from ._appload import LOAD_ERROR_CODE, AppLoadError, load_app
@@ -175,17 +176,10 @@ def worker_main(
     except BaseException as exc:
         if reporter.failed is not None:
             sys.exit(STARTUP_FAILED_CODE)
-        reason = _describe(exc)
+        inner = unwrap_group(exc)
+        reason = f"{type(inner).__name__}: {inner}"
         log.error("worker crashed: %s", reason, exc_info=exc)
         reporter._report("failed", 1, reason)
         sys.exit(1)
     if reporter.failed is not None:
         sys.exit(STARTUP_FAILED_CODE)
-
-
-def _describe(exc: BaseException) -> str:
-    inner: tuple[BaseException, ...] = getattr(exc, "exceptions", ())
-    while len(inner) == 1:
-        exc = inner[0]
-        inner = getattr(exc, "exceptions", ())
-    return f"{type(exc).__name__}: {exc}"

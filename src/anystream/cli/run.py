@@ -5,7 +5,9 @@ See ``docs/cli.md`` for the user guide. The pieces:
 - ``_appload.py``: import ``module:attribute`` in each worker, wrap FastStream apps;
 - ``_binds.py``: parse ``--bind`` and open the sockets once, up front;
 - ``_worker.py``: a worker process, serving with hypercorn's ``worker_serve``;
-- ``_supervisor.py``: starts, replaces, reloads and stops the workers.
+- ``_supervisor.py``: starts, replaces, reloads and stops the workers: the process
+  loop around ``_pool.py`` (the decisions, a state machine without I/O) and
+  ``_reload.py`` (``--reload``'s file scanner).
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ class TracingMiddleware:
     ) -> None:
         from opentelemetry import trace
 
-        from .. import __version__
+        from .._version import __version__
 
         self.app = app
         self.exclude = frozenset(exclude)

@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio
 
+from .._exceptions import unwrap_group
 from ..asgi.types import ASGIApp, Message
 
 __all__ = ("LifespanFailed", "lifespan")
@@ -87,7 +88,7 @@ async def lifespan(
     except BaseException as exc:
         # Unwrap the task group's exception group when it holds a single error, so
         # callers see the error itself (a test failure, LifespanFailed).
-        inner: tuple[BaseException, ...] = getattr(exc, "exceptions", ())
-        if len(inner) == 1:
-            raise inner[0] from inner[0].__cause__
+        inner = unwrap_group(exc)
+        if inner is not exc:
+            raise inner from inner.__cause__
         raise

@@ -1,0 +1,57 @@
+"""An `anystream run` process for the tests (the `run` fixture in conftest.py starts them)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Run:
+    """An `anystream run` process with its output in a file; killed with its group."""
+
+    def __init__(self, args: list[str], nats_url: str, log: Path, **popen: object) -> None:
+        self.log = log
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "anystream", "run", *args],
+                cwd=ROOT,
+                env={**os.environ, "NATS_URL": nats_url, "PYTHONUNBUFFERED": "1"},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **popen,  # type: ignore[arg-type]
+            )
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self, url: str, *, transport: httpx.HTTPTransport | None = None) -> None:
+        deadline = time.monotonic() + 30
+        with httpx.Client(transport=transport, timeout=2) as client:
+            while time.monotonic() < deadline:
+                assert self.proc.poll() is None, f"exited {self.proc.returncode}:\n{self.output}"
+                try:
+                    if client.get(url).status_code == 204:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+        raise AssertionError(f"not ready:\n{self.output}")
+
+    def terminate(self, timeout: float = 30) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
