@@ -98,7 +98,8 @@ class TryItOut:
         self.send_to_real_broker = send_to_real_broker
         # One dry run at a time: faststream's test broker patches the broker object and
         # restores what it found on exit, so overlapping runs would leave fakes behind.
-        self._dry_runs: anyio.Lock | None = None
+        # (A lock per event-loop library: tests may serve one app on asyncio and on trio.)
+        self._dry_runs: dict[str, anyio.Lock] = {}
 
     async def process(self, form: dict[str, Any]) -> AsgiResponse:
         channel = form.get("channelName")
@@ -123,9 +124,9 @@ class TryItOut:
             if real:
                 await broker.publish(payload, destination)
                 return JSONResponse("ok", 200)
-            if self._dry_runs is None:
-                self._dry_runs = anyio.Lock()
-            async with self._dry_runs:
+            backend = sniffio.current_async_library()
+            lock = self._dry_runs.get(backend) or self._dry_runs.setdefault(backend, anyio.Lock())
+            async with lock:
                 reply = await _where_broker_runs(
                     broker, _dry_run, broker, self.brokers, payload, destination
                 )
