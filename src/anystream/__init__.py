@@ -4,11 +4,10 @@
 ``from anystream import FastStream`` gives an app whose ``as_asgi()`` returns it.
 """
 
+from ._version import __version__
 from .app import FastStream
 from .lifespan import broker_lifespan
 from .ping import ping_broker
 from .runtime import broker_call
-
-__version__ = "0.1.0"
 
 __all__ = ("FastStream", "__version__", "broker_call", "broker_lifespan", "ping_broker")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from faststream import FastStream as _UpstreamFastStream
 from faststream.asgi.factories import AsyncAPIRoute
+from typing_extensions import Unpack
 
-from .asgi.app import AsgiFastStream
+from .asgi.app import AsgiFastStream, AsgiOptions
 from .asgi.types import ASGIApp
 from .lifespan import DEFAULT_SHUTDOWN_TIMEOUT
 
@@ -22,12 +22,18 @@ class FastStream(_UpstreamFastStream):
         self,
         asgi_routes: Sequence[tuple[str, ASGIApp]] = (),
         asyncapi_path: str | AsyncAPIRoute | None = None,
+        *,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
-        **_: Any,
+        **options: Unpack[AsgiOptions],
     ) -> AsgiFastStream:
+        """This app served over ASGI, with :class:`AsgiFastStream`'s options.
+
+        An unknown keyword (a typo) raises ``TypeError``, as any Python call would.
+        """
         return AsgiFastStream.from_app(
             self,
             asgi_routes=asgi_routes,
             asyncapi_path=asyncapi_path,
             shutdown_timeout=shutdown_timeout,
+            **options,
         )

@@ -11,7 +11,6 @@ import anyio
 
 from . import redelivery
 from ._redact import redact
-from .redelivery import DEFAULT_REDELIVERY_MEMORY
 from .runtime import BrokerRuntime, open_runtime, register, unregister
 from .slicing import DEFAULT_CONSUME_BUDGET, install, slicer_for
 
@@ -48,7 +47,7 @@ async def broker_lifespan(
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     consume_budget: float | None = DEFAULT_CONSUME_BUDGET,
     startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
-    redelivery_memory: int | None = DEFAULT_REDELIVERY_MEMORY,
+    redelivery_memory: int | None = None,
 ) -> AsyncIterator[BrokerRuntime]:
     """Connect ``brokers`` and start their subscribers; stop them on exit.
 
@@ -65,10 +64,10 @@ async def broker_lifespan(
     subscribers stop taking messages, in-flight handlers finish, the connection
     drains. A stop that fails is logged and does not hide the others.
 
-    ``redelivery_memory`` (messages, default 100,000; ``None`` turns it off): a
-    JetStream message this process already handled, delivered again because its
-    ack was lost, is acked without running the handler twice (see
-    ``anystream.redelivery``).
+    ``redelivery_memory`` (messages; default ``None``: off, as in faststream): with
+    a number, a JetStream message this process already handled and acked,
+    delivered again because its ack was lost, is acked without running the handler
+    twice (see ``anystream.redelivery``; ``DEFAULT_REDELIVERY_MEMORY`` is 100,000).
 
     ``startup_timeout`` (seconds, default 30; ``None`` waits as long as the client
     retries) bounds each broker's start: nats-py's defaults retry an unreachable

@@ -5,7 +5,7 @@ while a half-open TCP connection hangs. Here a NATS ping is a PING sent on the
 broker's connection, answered by its PONG or by messages the server delivers after
 it (under a backlog the PONG waits behind them), bounded by the timeout. However
 many probes arrive at once, at most one ping per broker is in flight; the others
-wait for its answer.
+wait for its answer, each within its own timeout.
 """
 
 from __future__ import annotations
@@ -28,49 +28,93 @@ logger = logging.getLogger("anystream.ping")
 async def _round_trip(broker: Any, timeout: float) -> bool:
     """One real round trip to the broker's server; False if it fails or times out."""
     runtime = runtime_for(broker)
-    connection = getattr(broker, "_connection", None)
-    flush = getattr(connection, "flush", None)
-    if connection is not None and callable(flush) and hasattr(connection, "_send_ping"):
+    connection = nats_py_connection(broker)
+    if connection is not None:
         # NATS (nats-py): PING, then a PONG or fresh inbound traffic.
         return await runtime.call(nats_py.ping, connection, timeout)
     # Other brokers: their own ping, run where their client lives.
     return bool(await runtime.call(broker.ping, timeout))
 
 
+def nats_py_connection(broker: Any) -> Any:
+    """The nats-py client of a faststream ``NatsBroker``, else None.
+
+    Chosen by what the broker and its connection *are*, not by the attributes they
+    have: a test broker (faststream's ``TestNatsBroker``, ``TestRedisBroker``) has a
+    mock connection that answers every attribute, and its own ``ping()`` is the
+    one to ask, as faststream does.
+    """
+    from faststream.nats import NatsBroker
+    from nats.aio.client import Client
+
+    if not isinstance(broker, NatsBroker):
+        return None
+    connection = getattr(broker, "_connection", None)
+    # type(), not isinstance(): a mock made with spec=Client passes isinstance.
+    return connection if issubclass(type(connection), Client) else None
+
+
+class _RoundTrip:
+    """One round trip in flight, shared by the probes that arrive while it runs."""
+
+    __slots__ = ("deadline", "done", "result", "timed_out")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.done = anyio.Event()
+        self.result = False
+        #: It ended at its deadline without an answer (not a failure it saw).
+        self.timed_out = False
+
+
 class SharedPing:
-    """At most one round trip in flight; concurrent callers share its result."""
+    """At most one round trip in flight; concurrent callers share its answer.
+
+    Each caller keeps its own timeout. A "healthy" answer is shared by everyone
+    waiting. A round trip that gave up at *its* deadline (set by a probe with a
+    shorter timeout) is not a verdict for a probe that still has time: that probe
+    goes on with a round trip of its own for the time it has left.
+    """
 
     def __init__(self, broker: Any) -> None:
         self.broker = broker
-        self._waiters: anyio.Event | None = None
-        self._result = False
+        self._in_flight: _RoundTrip | None = None
         #: Round trips actually made (for tests and metrics).
         self.round_trips = 0
 
     async def __call__(self, timeout: float | None) -> bool:
         limit = 10.0 if timeout is None else timeout
-        event = self._waiters
-        if event is not None:
-            with anyio.move_on_after(limit):
-                await event.wait()
-                return self._result
-            return False
+        deadline = anyio.current_time() + limit
+        while True:
+            trip = self._in_flight
+            if trip is None:
+                return await self._round_trip(deadline)
+            with anyio.CancelScope(deadline=deadline):
+                await trip.done.wait()
+            if not trip.done.is_set():
+                return False  # our own timeout
+            if trip.result or not trip.timed_out or trip.deadline >= deadline:
+                return trip.result
+            # It timed out before we would have: ask again with the time we have left.
 
-        event = self._waiters = anyio.Event()
-        result = False
+    async def _round_trip(self, deadline: float) -> bool:
+        trip = self._in_flight = _RoundTrip(deadline)
         try:
             # Shielded so that a probe whose client went away still answers the others.
-            with anyio.CancelScope(shield=True), anyio.move_on_after(limit):
+            with anyio.CancelScope(shield=True, deadline=deadline):
                 self.round_trips += 1
-                result = await _round_trip(self.broker, limit)
+                trip.result = await _round_trip(
+                    self.broker, max(0.0, deadline - anyio.current_time())
+                )
         except Exception as exc:
             logger.warning("health ping failed: %s", redact(f"{type(exc).__name__}: {exc}"))
-            result = False
+            trip.result = False
         finally:
-            self._result = result
-            self._waiters = None
-            event.set()
-        return result
+            trip.timed_out = not trip.result and anyio.current_time() >= deadline
+            if self._in_flight is trip:
+                self._in_flight = None
+            trip.done.set()
+        return trip.result
 
 
 _shared: WeakKeyDictionary[Any, SharedPing] = WeakKeyDictionary()

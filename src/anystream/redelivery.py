@@ -1,12 +1,18 @@
-"""JetStream redeliveries of messages this process already handled are acked, not re-run.
+"""Opt-in: redeliveries of JetStream messages already handled and acked are acked, not re-run.
 
 JetStream is at-least-once: when an ack is lost (the server died, the connection
 dropped, ``ack_wait`` ran out while the ack was in flight) the server delivers the
 message again, and the handler runs twice for one message. Within one process
-anystream knows better: it remembers which stream sequences each consumer has
-handled successfully, and when one of them comes back it acks it and skips the
-handler. Failed handlers are not remembered, so their messages are redelivered and
-handled again as usual.
+anystream can know better: with ``redelivery_memory=N`` it remembers which stream
+sequences each consumer handled *and acked*, and when one of them comes back it
+acks it and skips the handler.
+
+Off by default, because switching the import from faststream must not change
+what happens to messages: with faststream the handler runs again on every
+redelivery. Only a handler that finished and acked its message (itself, or by
+faststream's ack policy on a normal return) is remembered; a NAK, a reject, a
+raised exception or a cancelled handler are not, so their messages are redelivered
+and handled again exactly as with faststream.
 
 Scope: one process, bounded memory (the most recent ``capacity`` messages per
 broker). A message redelivered to *another* process (a restart, a second worker)
@@ -18,8 +24,12 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from datetime import datetime
 from typing import Any
 from weakref import WeakKeyDictionary
+
+from faststream import AckPolicy
+from faststream.message import AckStatus
 
 from ._middleware import PerMessage
 
@@ -27,22 +37,57 @@ __all__ = ("DEFAULT_REDELIVERY_MEMORY", "RedeliveryGuard", "guard_for", "install
 
 logger = logging.getLogger("anystream.redelivery")
 
-#: Messages remembered per broker.
+#: A sensible ``redelivery_memory`` when you turn the guard on (messages per broker).
+#: The guard is off unless asked for: ``redelivery_memory=None`` is the default.
 DEFAULT_REDELIVERY_MEMORY = 100_000
 
 _JS_ACK_PREFIX = "$JS.ACK."
 
 
-def jetstream_key(raw: Any) -> tuple[str, str, int] | None:
-    """``(stream, consumer, stream sequence)`` of a JetStream message, else None."""
+#: (stream, consumer, stream sequence, time the message was stored).
+Key = tuple[str, str, int, datetime]
+
+
+def jetstream_key(raw: Any) -> Key | None:
+    """What identifies a JetStream message across its deliveries, else None.
+
+    The stream sequence alone does not: a stream deleted and created again (same
+    name) numbers its messages from 1 again. With the time the server stored the
+    message (in the ack subject of every delivery, unchanged by a redelivery, and
+    kept across a server restart, unlike the delivery count) a new message never
+    matches one remembered from before.
+    """
     reply = getattr(raw, "reply", None)
     if not isinstance(reply, str) or not reply.startswith(_JS_ACK_PREFIX):
         return None
     try:
         metadata = raw.metadata
-        return metadata.stream, metadata.consumer, int(metadata.sequence.stream)
+        stream_sequence = int(metadata.sequence.stream)
+        stored: datetime = metadata.timestamp
+        return metadata.stream, metadata.consumer, stream_sequence, stored
     except Exception:  # not parseable: treat as an ordinary message
         return None
+
+
+def will_be_acked(msg: Any, context: Any) -> bool:
+    """True if a handler that returned normally leaves ``msg`` acked.
+
+    Either the handler acked it itself (``msg.ack()``), or it decided nothing and
+    faststream's acknowledgement middleware, outside ours, acks it next: every ack
+    policy but ``AckPolicy.MANUAL`` does on a normal return (the policy is read from
+    the subscriber faststream puts in the context as ``handler_``; contract-tested in
+    tests/unit/test_redelivery.py). A NAK, a reject, or an
+    ack call on the raw nats-py message (which faststream cannot see) is never
+    taken for an ack, so the redelivery it asks for runs the handler again.
+    """
+    committed = getattr(msg, "committed", None)
+    if committed is not None:
+        return bool(committed is AckStatus.ACKED)
+    if getattr(getattr(msg, "raw_message", None), "_ackd", False):
+        return False  # acted on through the raw message: ack, NAK or term, unknown
+    subscriber = context.get_local("handler_") if context is not None else None
+    policy = getattr(subscriber, "ack_policy", None)
+    return policy is not None and policy is not AckPolicy.MANUAL
 
 
 class _Guarded(PerMessage):
@@ -57,11 +102,14 @@ class _Guarded(PerMessage):
             return await call_next(msg)
         if key in guard:
             guard.skipped += 1
-            logger.info("skipped a redelivery of %s/%s #%d: already handled", *key)
+            logger.info("skipped a redelivery of %s/%s #%d: already handled", *key[:3])
             await msg.ack()
             return None
         result = await call_next(msg)
-        guard.remember(key)
+        # Anything raised (an error, NackMessage, RejectMessage, a cancellation)
+        # propagates without being remembered: the message comes back as usual.
+        if will_be_acked(msg, self.context):
+            guard.remember(key)
         return result
 
 
@@ -74,15 +122,19 @@ class RedeliveryGuard:
         self.capacity = capacity
         #: Redeliveries acked without running the handler.
         self.skipped = 0
-        self._handled: OrderedDict[tuple[str, str, int], None] = OrderedDict()
+        self._handled: OrderedDict[Key, None] = OrderedDict()
 
     def __call__(self, msg: Any, /, *, context: Any) -> _Guarded:
         return _Guarded(msg, context=context, owner=self)
 
-    def __contains__(self, key: tuple[str, str, int]) -> bool:
+    def __contains__(self, key: Key) -> bool:
         return key in self._handled
 
-    def remember(self, key: tuple[str, str, int]) -> None:
+    def __len__(self) -> int:
+        """Messages remembered as handled and acked."""
+        return len(self._handled)
+
+    def remember(self, key: Key) -> None:
         handled = self._handled
         handled[key] = None
         if len(handled) > self.capacity:

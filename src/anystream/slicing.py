@@ -32,6 +32,7 @@ per interval instead of once per message, and exposes the counts:
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 import weakref
@@ -266,17 +267,51 @@ class TimeSlicer:
         """An error callback that counts slow-consumer drops and passes the rest on."""
         from nats.errors import SlowConsumerError
 
+        users_cb = users_error_cb(inner)
+
         async def error_cb(err: Exception) -> None:
             if isinstance(err, SlowConsumerError):
-                # One per dropped message: counting, not logging, and not passed on
-                # (faststream would log a warning for every single one).
+                # One per dropped message: counted and logged once per interval here,
+                # not through faststream's wrapper (a warning for every single one);
+                # the user's own error_cb still sees each, as with faststream.
                 self.record_slow_consumer(str(getattr(err, "subject", "") or "?"))
+                if users_cb is not None:
+                    await users_cb(err)
                 return
             if inner is not None:
                 await inner(err)
 
         error_cb._anystream_slicer = self  # type: ignore[attr-defined]
         return error_cb
+
+
+#: faststream's NatsBroker wraps the user's ``error_cb`` in this closure (it logs).
+FASTSTREAM_ERROR_CB_WRAPPER = "_log_connection_broken.<locals>.wrapper"
+
+
+def users_error_cb(
+    callback: Callable[[Exception], Awaitable[None]] | None,
+) -> Callable[[Exception], Awaitable[None]] | None:
+    """The ``error_cb`` the user gave ``NatsBroker``, out of faststream's logging wrapper.
+
+    faststream's wrapper keeps the user's callback in its closure as ``error_cb``
+    (faststream 0.7; tests/slicing/test_error_cb.py checks it). A callback that is
+    not faststream's wrapper is the user's own. If the wrapper ever stops holding
+    ``error_cb``, the whole wrapper is returned: the user's callback still runs
+    (faststream then logs each slow-consumer drop too).
+    """
+    if callback is None:
+        return None
+    if not getattr(callback, "__qualname__", "").endswith(FASTSTREAM_ERROR_CB_WRAPPER):
+        return callback
+    try:
+        nonlocals = inspect.getclosurevars(callback).nonlocals
+    except TypeError:
+        return callback
+    if "error_cb" not in nonlocals:
+        return callback
+    user = nonlocals["error_cb"]
+    return user if callable(user) else None
 
 
 _slicers: WeakKeyDictionary[Any, TimeSlicer] = WeakKeyDictionary()

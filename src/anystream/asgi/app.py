@@ -6,7 +6,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping, MutableMapping, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import anyio
 from faststream._internal.application import catch_startup_validation_error
@@ -16,10 +16,10 @@ from faststream.asgi import AsgiFastStream as _UpstreamAsgiFastStream
 from faststream.asgi.factories import AsyncAPIRoute
 from faststream.asgi.handlers import HttpHandler
 from faststream.exceptions import StartupValidationError
+from typing_extensions import Unpack
 
 from .._redact import redact
 from ..lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, broker_lifespan
-from ..redelivery import DEFAULT_REDELIVERY_MEMORY
 from ..slicing import DEFAULT_CONSUME_BUDGET
 from .asyncapi import make_asyncapi_asgi, make_asyncapi_json_asgi
 from .handlers import answer
@@ -52,6 +52,21 @@ INTERNAL_BINDS_ENV = "ANYSTREAM_INTERNAL_BINDS"
 log = logging.getLogger("anystream")
 
 
+class AsgiOptions(TypedDict, total=False):
+    """anystream's own :class:`AsgiFastStream` options, forwarded by ``from_app`` and
+    ``anystream.FastStream.as_asgi`` (one list, so no builder can drop one)."""
+
+    startup_timeout: float | None
+    consume_budget: float | None
+    max_body_size: int | None
+    redelivery_memory: int | None
+    try_it_out: bool
+    try_it_out_real_broker: bool
+    internal_routes: Sequence[tuple[str, ASGIApp]]
+    internal_binds: Iterable[str | int] | None
+    docs_internal: bool
+
+
 class AsgiFastStream(_UpstreamAsgiFastStream):
     """An ASGI app that runs FastStream brokers in its lifespan, on asyncio or trio.
 
@@ -80,8 +95,9 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
       answer only on the internal binds (``internal_binds`` or
       ``$ANYSTREAM_INTERNAL_BINDS``, set by ``anystream run --internal-bind``);
       404 elsewhere.
-    - A JetStream message redelivered after its ack was lost is acked, not handled
-      twice, when this process handled it already (``redelivery_memory``).
+    - Opt-in (``redelivery_memory=N``, default off): a JetStream message redelivered
+      after its ack was lost is acked, not handled twice, when this process handled
+      and acked it already.
     - Consumers are time-sliced: ``consume_budget`` (default 2 ms) is how long a
       consumer may run before yielding to the event loop, so routes such as
       ``/health`` answer promptly under any message load; ``None`` disables it.
@@ -106,7 +122,7 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         consume_budget: float | None = DEFAULT_CONSUME_BUDGET,
         startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
         max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
-        redelivery_memory: int | None = DEFAULT_REDELIVERY_MEMORY,
+        redelivery_memory: int | None = None,
         try_it_out: bool = False,
         try_it_out_real_broker: bool = False,
         internal_routes: Sequence[tuple[str, ASGIApp]] = (),
@@ -177,12 +193,26 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
     def from_app(  # type: ignore[override]
         cls,
         app: Any,
-        asgi_routes: Sequence[tuple[str, ASGIApp]],
+        asgi_routes: Sequence[tuple[str, ASGIApp]] = (),
         asyncapi_path: str | AsyncAPIRoute | None = None,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        **options: Unpack[AsgiOptions],
     ) -> AsgiFastStream:
-        asgi_app = super().from_app(app, asgi_routes, asyncapi_path)
-        asgi_app.shutdown_timeout = shutdown_timeout
+        """``app`` (its brokers, hooks, lifespan, logger) served with these options."""
+        asgi_app = cls(
+            *app.brokers,
+            asgi_routes=asgi_routes,
+            asyncapi_path=asyncapi_path,
+            logger=app.logger,
+            shutdown_timeout=shutdown_timeout,
+            **options,
+        )
+        # As faststream's from_app: the app's lifespan and hooks run in ours.
+        asgi_app.lifespan_context = app.lifespan_context
+        asgi_app._on_startup_calling = app._on_startup_calling
+        asgi_app._after_startup_calling = app._after_startup_calling
+        asgi_app._on_shutdown_calling = app._on_shutdown_calling
+        asgi_app._after_shutdown_calling = app._after_shutdown_calling
         return asgi_app
 
     # Routing
@@ -450,8 +480,14 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
             # propagate out of the app: that is what makes its worker exit. Swallowing
             # it makes hypercorn serve on without lifespan (and without brokers).
             await send({"type": f"lifespan.{phase}.failed", "message": reason})
+            failure = _unwrap(exc)
+        else:
+            await send({"type": "lifespan.shutdown.complete"})
             return
-        await send({"type": "lifespan.shutdown.complete"})
+        # Then re-raise, as faststream and Starlette do: Starlette's TestClient raises
+        # it (cause chained), uvicorn stays quiet once told "failed". Raised outside the
+        # except block so the error keeps its own context, not the exception group's.
+        raise failure
 
 
 def _route_paths(routes: Iterable[tuple[str, ASGIApp]]) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Sequence
+from types import MethodType
 from typing import TYPE_CHECKING, Any, overload
 from urllib.parse import parse_qs
 
@@ -56,27 +57,32 @@ class MalformedJSONError(ValueError):
     """The request body is not valid JSON (or not UTF-8)."""
 
 
-class _Request(AsgiRequest):
-    """faststream's request, safe with bad input.
+def new_request(scope: Scope, receive: Receive, send: Send) -> AsgiRequest:
+    """The request handlers get: faststream's own ``AsgiRequest``, safe with bad input.
 
-    - A body that is not JSON raises :class:`MalformedJSONError` (answered 422).
-    - Query strings are decoded as Starlette does (percent escapes as UTF-8, bad
+    The very type faststream injects (``type(request) is AsgiRequest``), so code that
+    logs or dispatches on it sees no difference; only two of its behaviours change:
+
+    - ``json()`` on a body that is not JSON (or not UTF-8) raises
+      :class:`MalformedJSONError` (answered 422), not a bare ``ValueError`` (500).
+    - ``query_params`` decodes percent escapes as UTF-8, as Starlette does (bad
       bytes replaced): faststream's ``parse_qs(bytes)`` raises on any non-ASCII
-      value, so ``?q=%C3%A9`` answered 500.
+      byte, so ``?q=é`` answered 500.
     """
+    request = AsgiRequest(scope, receive, send)
+    raw: bytes = scope.get("query_string", b"")
+    if raw:
+        # AsgiRequest.query_params returns this once set (tests/unit/test_request_type.py).
+        request._query_params = parse_qs(raw.decode("latin-1"))
+    request.json = MethodType(_json_or_malformed, request)  # type: ignore[method-assign]
+    return request
 
-    @property
-    def query_params(self) -> dict[str, list[str]]:
-        if self._query_params is None:
-            raw: bytes = self._scope.get("query_string", b"")
-            self._query_params = parse_qs(raw.decode("latin-1"), keep_blank_values=True)
-        return self._query_params
 
-    async def json(self) -> Any:
-        try:
-            return await super().json()
-        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-            raise MalformedJSONError(str(exc)) from exc
+async def _json_or_malformed(request: AsgiRequest) -> Any:
+    try:
+        return await AsgiRequest.json(request)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise MalformedJSONError(str(exc)) from exc
 
 
 def takes_only_scope(func: Callable[..., Any]) -> bool:
@@ -153,7 +159,7 @@ async def _call_injected(
     """faststream's handler call, with 413 and 422 for bodies it cannot take."""
     context = handler.fd_config.context
     with (
-        context.scope("request", _Request(scope, receive, send)),
+        context.scope("request", new_request(scope, receive, send)),
         context.scope("logger", handler.logger),
     ):
         try:

@@ -27,6 +27,7 @@ import anyio
 import anyio.abc
 from anyio.streams.tls import TLSStream
 
+from .._version import __version__
 from . import auth
 from .errors import (
     AuthorizationError,
@@ -81,7 +82,7 @@ __all__ = ("Client", "connect")
 logger = logging.getLogger("anystream.nats")
 
 LANG = "python-anystream"
-VERSION = "0.1.0"
+VERSION = __version__
 _READ_SIZE = 256 * 1024
 
 # Set inside the client's background tasks, so close() called from a callback does not

@@ -28,6 +28,7 @@ from anystream.asgi import (
     make_ping_asgi,
     post,
 )
+from anystream.redelivery import DEFAULT_REDELIVERY_MEMORY
 
 NATS_URL = os.environ["NATS_URL"]
 RECORD_FILE = os.environ.get("RECORD_FILE")
@@ -123,6 +124,8 @@ app = AsgiFastStream(
     ],
     asyncapi_path="/docs",
     shutdown_timeout=float(os.environ.get("SHUTDOWN_TIMEOUT", "30")),
+    # Opt in to the redelivery guard: redeliveries of acked messages are not re-run.
+    redelivery_memory=DEFAULT_REDELIVERY_MEMORY,
     **({"max_body_size": int(max_body)} if max_body else {}),
 )
 

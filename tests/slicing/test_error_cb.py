@@ -1,0 +1,75 @@
+"""A user's ``error_cb`` still sees slow-consumer errors while anystream counts them."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from faststream.nats import NatsBroker
+from nats.errors import SlowConsumerError
+
+from anystream import slicing
+from anystream.asgi import AsgiFastStream
+from anystream.slicing import stats
+from anystream.testing import lifespan
+from tests.helpers import publish_from_outside, wait_until
+
+pytestmark = pytest.mark.anyio
+
+BACKLOG = 100
+LIMIT = 10
+
+
+async def test_the_users_error_cb_sees_every_slow_consumer_drop_that_anystream_counts(
+    nats_url: str, subject: str
+) -> None:
+    seen: list[Exception] = []
+
+    async def on_error(err: Exception) -> None:
+        seen.append(err)
+
+    broker = NatsBroker(nats_url, logger=None, error_cb=on_error)
+    handled: list[int] = []
+    sub = broker.subscriber(subject, pending_msgs_limit=LIMIT)
+
+    @sub
+    async def handle(body: int) -> None:
+        if not handled:
+            # Hold the first message until the client has dropped what it cannot queue.
+            with anyio.fail_after(10):
+                while stats(broker).slow_consumer_dropped < BACKLOG - 2 * LIMIT:
+                    await anyio.sleep(0.01)
+        handled.append(body)
+
+    async with lifespan(AsgiFastStream(broker)):
+        await publish_from_outside(nats_url, subject, *(b"%d" % i for i in range(BACKLOG)))
+        await wait_until(lambda: len(handled) + stats(broker).slow_consumer_dropped == BACKLOG)
+
+    dropped = stats(broker).slow_consumer_dropped
+    assert dropped >= BACKLOG - 2 * LIMIT
+    slow = [err for err in seen if isinstance(err, SlowConsumerError)]
+    assert len(slow) == dropped
+    assert {err.subject for err in slow} == {subject}
+
+
+def test_contract_faststream_keeps_the_users_error_cb_in_its_wrapper() -> None:
+    """anystream finds the user's callback inside faststream's logging wrapper
+    (``NatsBroker._log_connection_broken``'s closure variable ``error_cb``)."""
+
+    async def on_error(err: Exception) -> None:
+        pass
+
+    with_cb = NatsBroker(error_cb=on_error)._connection_kwargs["error_cb"]
+    without_cb = NatsBroker()._connection_kwargs["error_cb"]
+    assert with_cb is not on_error, "faststream no longer wraps error_cb: simplify users_error_cb"
+    assert slicing.users_error_cb(with_cb) is on_error, (
+        "faststream's error_cb wrapper changed shape: anystream can no longer find the "
+        "user's error_cb in it (see anystream.slicing.users_error_cb)"
+    )
+    assert slicing.users_error_cb(without_cb) is None
+
+
+def test_a_callback_that_is_not_faststreams_wrapper_is_the_users_own() -> None:
+    async def on_error(err: Exception) -> None:
+        pass
+
+    assert slicing.users_error_cb(on_error) is on_error

@@ -1,0 +1,142 @@
+"""Health probes as faststream users expect: own timeouts; test brokers use their own ping."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from faststream.asgi import AsgiFastStream as UpstreamAsgiFastStream
+from faststream.asgi import make_ping_asgi as upstream_make_ping_asgi
+from faststream.nats import NatsBroker, TestNatsBroker
+from faststream.redis import RedisBroker, TestRedisBroker
+
+from anystream.asgi import AsgiFastStream, make_ping_asgi
+from anystream.testing import NatsServer, lifespan
+from tests.helpers import client
+
+pytestmark = pytest.mark.anyio
+
+
+# Point 4: each probe its own timeout.
+
+
+async def test_a_patient_probe_that_joins_an_impatient_ones_ping_gets_its_own_verdict(
+    own_nats_server: NatsServer,
+) -> None:
+    """A 2 s probe starts a ping; a 5 s probe joins it; the server answers after 3 s."""
+    broker = NatsBroker(own_nats_server.url)
+    impatient = make_ping_asgi(broker, timeout=2.0)
+    patient = make_ping_asgi(broker, timeout=5.0)
+    app = AsgiFastStream(broker, asgi_routes=[("/live", impatient), ("/ready", patient)])
+    statuses: dict[str, int] = {}
+
+    async def probe(path: str, after: float) -> None:
+        await anyio.sleep(after)
+        async with client(app) as c:
+            statuses[path] = (await c.get(path)).status_code
+
+    async with lifespan(app):
+        own_nats_server.pause()
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(probe, "/live", 0.0)
+                tg.start_soon(probe, "/ready", 0.5)
+                await anyio.sleep(3.0)
+                own_nats_server.resume()
+        finally:
+            own_nats_server.resume()
+    assert statuses == {"/live": 500, "/ready": 204}
+
+
+async def test_probes_with_the_same_timeout_still_share_one_round_trip(nats_url: str) -> None:
+    broker = NatsBroker(nats_url)
+    health = make_ping_asgi(broker, timeout=5.0)
+    app = AsgiFastStream(broker, asgi_routes=[("/health", health)])
+    statuses: list[int] = []
+
+    async def probe() -> None:
+        async with client(app) as c:
+            statuses.append((await c.get("/health")).status_code)
+
+    async with lifespan(app):
+        before = health.round_trips
+        async with anyio.create_task_group() as tg:
+            for _ in range(20):
+                tg.start_soon(probe)
+        made = health.round_trips - before
+    assert statuses == [204] * 20
+    assert made < 20
+
+
+# Point 6: the ping is chosen by what the broker is.
+
+
+async def health_status(app: object) -> int:
+    async with client(app) as c:  # type: ignore[arg-type]
+        return (await c.get("/health")).status_code
+
+
+
+async def test_health_under_test_redis_broker_answers_as_with_faststream() -> None:
+    statuses = []
+    for app_class, ping in (
+        (UpstreamAsgiFastStream, upstream_make_ping_asgi),
+        (AsgiFastStream, make_ping_asgi),
+    ):
+        broker = RedisBroker()
+        app = app_class(broker, asgi_routes=[("/health", ping(broker, timeout=2.0))])
+        async with TestRedisBroker(broker):
+            statuses.append(await health_status(app))
+    assert statuses == [204, 204]
+
+
+
+async def test_health_under_test_nats_broker_answers_as_with_faststream() -> None:
+    statuses = []
+    for app_class, ping in (
+        (UpstreamAsgiFastStream, upstream_make_ping_asgi),
+        (AsgiFastStream, make_ping_asgi),
+    ):
+        broker = NatsBroker()
+        app = app_class(broker, asgi_routes=[("/health", ping(broker, timeout=2.0))])
+        async with TestNatsBroker(broker):
+            statuses.append(await health_status(app))
+    assert statuses == [204, 204]
+
+
+async def test_health_of_a_broker_without_a_round_trip_calls_the_brokers_own_ping() -> None:
+    calls: list[float | None] = []
+
+    class InMemoryBroker(RedisBroker):
+        async def ping(self, timeout: float | None = 3) -> bool:
+            calls.append(timeout)
+            return True
+
+    broker = InMemoryBroker()
+    app = AsgiFastStream(broker, asgi_routes=[("/health", make_ping_asgi(broker, timeout=1.5))])
+    assert await health_status(app) == 204
+    assert calls and 0 < calls[0] <= 1.5  # type: ignore[operator]
+
+
+async def test_a_mock_connection_is_never_taken_for_a_nats_client() -> None:
+    from unittest.mock import AsyncMock, MagicMock
+
+    from nats.aio.client import Client
+
+    from anystream.ping import nats_py_connection
+
+    broker = NatsBroker()
+    for fake in (MagicMock(), AsyncMock(), MagicMock(spec=Client)):
+        broker.config.broker_config.connection_state.connect(fake, AsyncMock())
+        assert nats_py_connection(broker) is None
+
+
+async def test_a_real_nats_broker_still_gets_the_real_round_trip(nats_url: str) -> None:
+    broker = NatsBroker(nats_url)
+    health = make_ping_asgi(broker, timeout=2.0)
+    app = AsgiFastStream(broker, asgi_routes=[("/health", health)])
+    from anystream.ping import nats_py_connection
+
+    async with lifespan(app):
+        assert nats_py_connection(broker) is broker._connection
+        assert await health_status(app) == 204
+    assert health.round_trips == 1
