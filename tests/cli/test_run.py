@@ -104,7 +104,9 @@ def test_extra_options_reach_the_startup_hooks(run) -> None:
 def test_mistakes_get_one_readable_line_and_a_non_zero_exit(
     run, args: list[str], message: str
 ) -> None:
-    server = run(*args)
+    # A free port: the default 8000 may be anyone's (a mistake found after binding it).
+    port = [] if "--bind" in args else ["--port", str(free_port())]
+    server = run(*args, *port)
     code = server.proc.wait(60)
     assert code != 0
     assert message in server.output

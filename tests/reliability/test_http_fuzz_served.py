@@ -3,11 +3,13 @@
 A smaller run than the in-process one (``test_http_fuzz.py``), with the same request
 strategy written to the socket as HTTP/1.1 bytes (chunked or with Content-Length).
 Each answer is parsed by h11, strictly: a well-formed response, 2xx/4xx, never 5xx.
+On hypercorn, requests marked internal go to a second, internal bind.
 Afterwards the server still answers and never logged an exception escaping the app.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -17,6 +19,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from anystream.testing import free_port
 from tests.e2e.servers import HYPERCORN_TRIO, UVICORN, Combo, ServerProcess
 
 from .fuzz_support import FuzzRequest, check_response, requests
@@ -45,7 +48,14 @@ def wire(request: FuzzRequest) -> bytes:
 
 
 def exchange(server: ServerProcess, request: FuzzRequest) -> tuple[int, bytes]:
-    raw = server.raw_request(wire(request), timeout=10)
+    """Send the request on the bind it names (public, or internal where there is one)."""
+    port = (request.internal and getattr(server, "internal_port", None)) or server.port
+    chunks = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(wire(request))
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    raw = b"".join(chunks)
     parser = h11.Connection(h11.CLIENT)
     parser.send(h11.Request(method=request.method.encode(), target=b"/", headers=[(b"host", b"x")]))
     parser.send(h11.EndOfMessage())
@@ -70,7 +80,14 @@ def server(
     request: pytest.FixtureRequest, tmp_path: Path, nats_url: str
 ) -> Iterator[ServerProcess]:
     combo: Combo = request.param
-    process = ServerProcess(combo, APP, nats_url=nats_url, log_path=tmp_path / "server.log")
+    internal = free_port()
+    # hypercorn listens on a second, internal address; uvicorn's CLI takes one.
+    extra = () if combo.is_uvicorn else ("-b", f"127.0.0.1:{internal}")
+    process = ServerProcess(
+        combo, APP, nats_url=nats_url, log_path=tmp_path / "server.log", extra_args=extra
+    )
+    process.env["ANYSTREAM_INTERNAL_BINDS"] = f"127.0.0.1:{internal}"
+    process.internal_port = None if combo.is_uvicorn else internal  # type: ignore[attr-defined]
     process.start()
     try:
         process.wait_ready()

@@ -274,3 +274,22 @@ async def test_real_sends_go_only_to_subjects_the_app_declares(nats_url: str, su
         response = await http.post("/docs/try", json=form(undeclared, {"n": 1}, real=True))
     assert (response.status_code, response.json()) == (404, {"details": "destination not found"})
     assert seen == [] and handled == []
+
+
+async def test_concurrent_dry_runs_all_answer_and_leave_the_live_app_consuming(
+    nats_url: str, subject: str
+) -> None:
+    app, handled = make_app(nats_url, subject, try_it_out=True)
+    statuses: list[int] = []
+    async with lifespan(app), client(app) as http:
+
+        async def dry_run(n: int) -> None:
+            response = await http.post("/docs/try", json=form(subject, {"n": n}))
+            statuses.append(response.status_code)
+
+        async with anyio.create_task_group() as tg:
+            for n in range(10):
+                tg.start_soon(dry_run, n)
+        await publish_from_outside(nats_url, subject, b'{"n": "real"}')
+        await wait_until(lambda: {"n": "real"} in handled)
+    assert statuses == [200] * 10

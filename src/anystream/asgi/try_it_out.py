@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
 import sniffio
 from fast_depends.exceptions import ValidationError as FDValidationError
 from faststream.exceptions import SubscriberNotFound
@@ -96,6 +97,10 @@ class TryItOut:
             raise ValueError("try-it-out needs at least one broker")
         #: Whether ``"sendToRealBroker": true`` publishes (else it is refused with 403).
         self.send_to_real_broker = send_to_real_broker
+        # One dry run at a time: faststream's test broker patches the broker object and
+        # restores what it found on exit, so overlapping runs would leave fakes behind.
+        # (A lock per event-loop library: tests may serve one app on asyncio and on trio.)
+        self._dry_runs: dict[str, anyio.Lock] = {}
 
     async def process(self, form: dict[str, Any]) -> AsgiResponse:
         channel = form.get("channelName")
@@ -120,9 +125,12 @@ class TryItOut:
             if real:
                 await broker.publish(payload, destination)
                 return JSONResponse("ok", 200)
-            reply = await _where_broker_runs(
-                broker, _dry_run, broker, self.brokers, payload, destination
-            )
+            backend = sniffio.current_async_library()
+            lock = self._dry_runs.get(backend) or self._dry_runs.setdefault(backend, anyio.Lock())
+            async with lock:
+                reply = await _where_broker_runs(
+                    broker, _dry_run, broker, self.brokers, payload, destination
+                )
         except SubscriberNotFound:
             return _details("destination not found", 404)
         except _INVALID_PAYLOAD as exc:
