@@ -204,3 +204,49 @@ async def test_pacing_options_out_of_range_are_refused(option: str, value: int) 
         async with nats.connect(server.url, connector=server.connector, **{option: value}):  # type: ignore[arg-type]
             pass
     assert server.opened == 0
+
+
+async def test_alive_is_answered_by_messages_while_the_pong_waits_behind_them() -> None:
+    setup = Setup()
+    async with nats.connect(setup.server.url, connector=setup.connector, backlog_limit=10) as nc:
+        sub, conn = await _subscribed(setup, nc)
+        await conn.send(messages(0, 100))
+        await wait_until(lambda: sub.pending_msgs == 100)
+        answer: list[bool] = []
+        async with anyio.create_task_group() as tg:
+
+            async def ask() -> None:
+                answer.append(await nc.alive(timeout=5))
+
+            tg.start_soon(ask)
+            assert await conn.read_line() == b"PING"
+            # The server is busy sending what it holds: messages, no PONG yet.
+            await conn.send(messages(100, 10))
+        assert answer == [True]
+        assert sub.received == 110
+
+
+async def test_alive_is_answered_by_the_pong_when_idle() -> None:
+    setup = Setup()
+    async with nats.connect(setup.server.url, connector=setup.connector) as nc:
+        conn = await setup.server.accept()
+        await conn.read_handshake()
+        answer: list[bool] = []
+        async with anyio.create_task_group() as tg:
+
+            async def ask() -> None:
+                answer.append(await nc.alive(timeout=5))
+
+            tg.start_soon(ask)
+            assert await conn.read_line() == b"PING"
+            await conn.send(b"PONG\r\n")
+        assert answer == [True]
+
+
+async def test_alive_is_false_when_the_server_sends_nothing() -> None:
+    setup = Setup()
+    async with nats.connect(setup.server.url, connector=setup.connector) as nc:
+        conn = await setup.server.accept()
+        await conn.read_handshake()
+        assert await nc.alive(timeout=0.05) is False
+        assert await conn.read_line() == b"PING"
