@@ -31,12 +31,9 @@ async def _round_trip(broker: Any, timeout: float) -> bool:
     runtime = runtime_for(broker)
     connection = getattr(broker, "_connection", None)
     if isinstance(connection, NativeNatsConnection):
-        # NATS on anystream.nats: its flush is a PING answered by the server's PONG.
-        try:
-            await connection.round_trip(timeout)
-        except TimeoutError:
-            return False
-        return True
+        # NATS on anystream.nats: a PING, answered by the server's PONG or by messages
+        # received after it (under a backlog the PONG waits behind them).
+        return await connection.alive(timeout)
     connection = nats_py_connection(broker)
     if connection is not None:
         # NATS (nats-py): PING, then a PONG or fresh inbound traffic.

@@ -32,6 +32,10 @@ from .subscription import Msg, MsgCallback, Subscription
 __all__ = ("Client",)
 
 
+ALIVE_POLL_INTERVAL = 0.005
+"""How often :meth:`Client.alive` looks for messages received since its PING."""
+
+
 class Client(IOShell):
     """A NATS connection. Get one from :func:`connect`; do not construct it directly."""
 
@@ -254,6 +258,32 @@ class Client(IOShell):
                     return anyio.current_time() - started
                 self._check_open()
         raise NatsTimeoutError(f"flush got no PONG within {limit} s")
+
+    async def alive(self, timeout: float | None = None) -> bool:
+        """True once the server proves alive: its PONG to a PING sent now, or messages received
+        after that PING was sent.
+
+        Under a backlog the PONG waits behind the messages the server already sent (and,
+        with backlog pacing, behind those it still holds), but a connection that keeps
+        delivering is not half-open. False after ``timeout`` seconds (default
+        ``flush_timeout``), when not connected, or when the connection is lost meanwhile.
+        A health check's question; :meth:`flush` is the one that waits for the PONG.
+        """
+        if self._status is not Status.CONNECTED:
+            return False
+        limit = self._opts.flush_timeout if timeout is None else timeout
+        before = self.stats.in_msgs
+        waiter = PongWaiter()
+        self._write(self._proto.ping(waiter))
+        with anyio.move_on_after(limit):
+            while True:
+                with anyio.move_on_after(ALIVE_POLL_INTERVAL):
+                    await waiter.event.wait()
+                if waiter.event.is_set():
+                    return waiter.ok
+                if self.stats.in_msgs != before:
+                    return True
+        return False
 
     async def drain(self, timeout: float | None = None) -> None:
         """Stop receiving, process what is in flight, flush publishes, then close.

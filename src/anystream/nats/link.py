@@ -7,6 +7,14 @@ without suspending, whichever comes first. A read is a checkpoint too, so with n
 (a few events per read) this costs nothing; with thousands of messages waiting it keeps
 the rest of the process (HTTP requests, health checks, handlers) running while they are
 taken in.
+
+It also paces its reads by the client's *backlog*: the messages queued in callback and
+iterator subscriptions that the application has not taken yet. Under ``backlog_limit``
+(512 messages by default) it reads up to 256 KiB at a time. At or over it, the
+application is behind: the reader lets other tasks run before each read and asks for
+``backlog_read_size`` bytes only (2 KiB, a few dozen messages), so the CPU goes to the
+handlers and HTTP, the server holds the excess (TCP backpressure), and PINGs, PONGs and
+fresh messages still come through. ``backlog_limit=None`` turns this off.
 """
 
 from __future__ import annotations
@@ -105,6 +113,9 @@ class Link:
         budget = owner._opts.read_checkpoint_budget
         clock = time.perf_counter
         checkpoint = anyio.lowlevel.checkpoint
+        read_size = network.READ_SIZE
+        limit = owner._opts.backlog_limit
+        small = owner._opts.backlog_read_size
         count = 0
         deadline = clock() + budget
         while True:
@@ -130,7 +141,12 @@ class Link:
                     sub._close()
             elif event is NEED_DATA:
                 # A read is a checkpoint too: the count starts again after it.
-                receive_data(await receive(network.READ_SIZE))
+                if limit is not None and owner._backlog >= limit:
+                    # The application is behind: let it run first, then take a little.
+                    await checkpoint()
+                    receive_data(await receive(small))
+                else:
+                    receive_data(await receive(read_size))
                 count = 0
                 deadline = clock() + budget
                 continue

@@ -13,6 +13,8 @@ import anyio.abc
 from .subscription import DEFAULT_PENDING_BYTES_LIMIT, DEFAULT_PENDING_MSGS_LIMIT
 
 __all__ = (
+    "DEFAULT_BACKLOG_LIMIT",
+    "DEFAULT_BACKLOG_READ_SIZE",
     "DEFAULT_READ_CHECKPOINT_BUDGET",
     "DEFAULT_READ_CHECKPOINT_EVENTS",
     "Connector",
@@ -33,6 +35,10 @@ DEFAULT_READ_CHECKPOINT_EVENTS = 256
 """The reader lets other tasks run at least once per this many events..."""
 DEFAULT_READ_CHECKPOINT_BUDGET = 0.002
 """...or once it has handled events for this many seconds without suspending."""
+DEFAULT_BACKLOG_LIMIT = 512
+"""Messages queued in callback/iterator subscriptions from which the reader paces itself."""
+DEFAULT_BACKLOG_READ_SIZE = 2048
+"""Bytes the reader asks per read while the backlog is at or over the limit."""
 
 
 class Status(Enum):
@@ -95,4 +101,6 @@ class Options:
     lame_duck_cb: EventCallback | None = None
     read_checkpoint_events: int = DEFAULT_READ_CHECKPOINT_EVENTS
     read_checkpoint_budget: float = DEFAULT_READ_CHECKPOINT_BUDGET
+    backlog_limit: int | None = DEFAULT_BACKLOG_LIMIT
+    backlog_read_size: int = DEFAULT_BACKLOG_READ_SIZE
     connector: Connector | None = None

@@ -19,6 +19,8 @@ import anyio
 
 from .client import Client
 from .options import (
+    DEFAULT_BACKLOG_LIMIT,
+    DEFAULT_BACKLOG_READ_SIZE,
     DEFAULT_READ_CHECKPOINT_BUDGET,
     DEFAULT_READ_CHECKPOINT_EVENTS,
     Connector,
@@ -71,6 +73,8 @@ async def connect(
     lame_duck_cb: EventCallback | None = None,
     read_checkpoint_events: int = DEFAULT_READ_CHECKPOINT_EVENTS,
     read_checkpoint_budget: float = DEFAULT_READ_CHECKPOINT_BUDGET,
+    backlog_limit: int | None = DEFAULT_BACKLOG_LIMIT,
+    backlog_read_size: int = DEFAULT_BACKLOG_READ_SIZE,
     connector: Connector | None = None,
 ) -> AsyncIterator[Client]:
     """Connect to NATS; yield the :class:`Client`; close it when the block is left.
@@ -93,8 +97,12 @@ async def connect(
     Fairness: the reader takes the server's messages one at a time and lets the other
     tasks of the process run at least every ``read_checkpoint_events`` messages or
     ``read_checkpoint_budget`` seconds, whichever comes first, so a backlog does not
-    starve them. ``connector``: ``await connector(host, port)`` returns the byte stream
-    to use instead of a TCP connection (e.g. an in-memory stream in tests).
+    starve them. Pacing: while ``backlog_limit`` or more messages wait in callback and
+    iterator subscriptions (the application is behind), the reader lets other tasks run
+    before each read and reads ``backlog_read_size`` bytes only, so the server holds the
+    excess (``None``: always read up to 256 KiB). ``connector``: ``await connector(host,
+    port)`` returns the byte stream to use instead of a TCP connection (e.g. an in-memory
+    stream in tests).
 
     Raises :class:`NoServersError` when no server can be reached and
     :class:`AuthorizationError` when the server refuses the credentials.
@@ -133,6 +141,8 @@ async def connect(
         lame_duck_cb=lame_duck_cb,
         read_checkpoint_events=read_checkpoint_events,
         read_checkpoint_budget=read_checkpoint_budget,
+        backlog_limit=backlog_limit,
+        backlog_read_size=backlog_read_size,
         connector=connector,
     )
     urls = [servers] if isinstance(servers, str) else list(servers)

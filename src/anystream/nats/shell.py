@@ -65,7 +65,17 @@ class IOShell:
             raise ValueError(
                 f"read_checkpoint_budget must be >= 0 seconds, got {options.read_checkpoint_budget}"
             )
+        if options.backlog_limit is not None and options.backlog_limit < 1:
+            raise ValueError(
+                f"backlog_limit must be at least 1 message or None, got {options.backlog_limit!r}"
+            )
+        if options.backlog_read_size < 1:
+            raise ValueError(
+                f"backlog_read_size must be at least 1 byte, got {options.backlog_read_size!r}"
+            )
         self._opts = options
+        self._backlog = 0
+        """Messages queued in subscriptions (callback or iterator), not taken yet."""
         self._pool = ServerPool(servers, randomize=options.randomize)
         self._backoff = Backoff(
             options.reconnect_wait,

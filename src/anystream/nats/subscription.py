@@ -184,6 +184,7 @@ class Subscription:
         self._slow = False
         queue.append(msg)
         self._pending_bytes += size
+        self._client._backlog += 1
         wakeup = self._wakeup
         if wakeup is not None:
             self._wakeup = None
@@ -223,6 +224,7 @@ class Subscription:
                 await event.wait()
         msg = queue.popleft()
         self._pending_bytes -= len(msg.data)
+        self._client._backlog -= 1
         self.delivered += 1
         if not queue and self._idle is not None:
             self._notify_idle()

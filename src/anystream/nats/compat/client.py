@@ -302,6 +302,10 @@ class Client:
         with nats_py_errors():
             return await self._native.flush(timeout)
 
+    async def alive(self, timeout: float | None = None) -> bool:
+        """PONG or messages received since the PING (anystream extension, see ``Client.alive``)."""
+        return await self._native.alive(timeout)
+
     async def drain(self) -> None:
         """Stop receiving, finish what is in flight, flush, close."""
         try:
