@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 from nats.js import api
 
 from ..errors import NatsTimeoutError, NoRespondersError
-from .errors import APITimeoutError, NoStreamResponseError
+from .errors import APITimeoutError, BadBucketError, NoStreamResponseError
+from .kv_protocol import kv_stream_config
 from .manager import JetStreamManager, check_api_response, load, validate_name
+from .object_store_data import obj_stream_config
 from .publish import AsyncPublisher, PubAckFuture, pub_headers
 from .pull import PullSubscription, bind_pull, pull_subscribe
 from .push import DEFAULT_PENDING_BYTES, DEFAULT_PENDING_MSGS, MsgHandler, PushSubscription
@@ -202,35 +204,54 @@ class JetStream(JetStreamManager):
     # ================================================================= KV / object store
 
     async def key_value(self, bucket: str) -> KeyValue:
-        from .kv import key_value
+        """Open a key-value bucket; :class:`BucketNotFoundError` if there is none."""
+        from .kv import KeyValue
 
-        return await key_value(self, bucket)
+        info = await KeyValue._stream_info_of(self, bucket)
+        if (info.config.max_msgs_per_subject or 0) < 1:
+            raise BadBucketError(f"stream {info.config.name!r} is not a key-value bucket")
+        return KeyValue._on_stream(self, bucket, info)
 
     async def create_key_value(
         self, config: api.KeyValueConfig | None = None, **params: Any
     ) -> KeyValue:
-        from .kv import create_key_value
+        """Create a key-value bucket (or open it, when one with the same settings exists)."""
+        from .kv import KeyValue
 
-        return await create_key_value(self, config, **params)
+        if config is None:
+            config = api.KeyValueConfig(bucket=params["bucket"])
+        config = config.evolve(**params)
+        info = await self.add_stream(kv_stream_config(config))
+        return KeyValue._on_stream(self, config.bucket, info)
 
     async def delete_key_value(self, bucket: str) -> bool:
-        from .kv import delete_key_value
+        """Delete the key-value bucket and everything in it."""
+        from .kv import KeyValue
 
-        return bool(await delete_key_value(self, bucket))
+        return bool(await KeyValue._delete(self, bucket))
 
     async def object_store(self, bucket: str) -> ObjectStore:
-        from .object_store import object_store
+        """Open an object store bucket; :class:`BucketNotFoundError` if there is none."""
+        from .object_store import ObjectStore
 
-        return await object_store(self, bucket)
+        return ObjectStore._on_stream(self, bucket, await ObjectStore._stream_info_of(self, bucket))
 
     async def create_object_store(
         self, bucket: str | None = None, config: api.ObjectStoreConfig | None = None, **params: Any
     ) -> ObjectStore:
-        from .object_store import create_object_store
+        """Create an object store bucket (or open it, when one with the same settings exists)."""
+        from .object_store import ObjectStore
 
-        return await create_object_store(self, bucket, config, **params)
+        config = (config or api.ObjectStoreConfig()).evolve(**params)
+        if bucket is not None:
+            config = config.evolve(bucket=bucket)
+        stream = obj_stream_config(config)
+        info = await self.add_stream(stream)
+        assert config.bucket is not None
+        return ObjectStore._on_stream(self, config.bucket, info)
 
     async def delete_object_store(self, bucket: str) -> bool:
-        from .object_store import delete_object_store
+        """Delete the object store bucket and every object in it."""
+        from .object_store import ObjectStore
 
-        return bool(await delete_object_store(self, bucket))
+        return bool(await ObjectStore._delete(self, bucket))
