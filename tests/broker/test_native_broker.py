@@ -19,16 +19,9 @@ from nats.aio.msg import Msg as NatsPyMsg
 
 from anystream.nats import NatsBroker
 from anystream.nats.compat import Client as CompatClient
-from anystream.testing import NatsServer
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def js_url() -> Iterator[str]:
-    with NatsServer(jetstream=True) as server:
-        yield server.url
 
 
 def stream_for(subject: str) -> JStream:

@@ -28,12 +28,12 @@ from .kv_protocol import kv_stream_config
 from .manager import JetStreamManager, check_api_response, load, validate_name
 from .object_store_data import obj_stream_config
 from .publish import AsyncPublisher, PubAckFuture, pub_headers
-from .pull import PullSubscription, bind_pull, pull_subscribe
-from .push import DEFAULT_PENDING_BYTES, DEFAULT_PENDING_MSGS, MsgHandler, PushSubscription
-from .push import subscribe as push_subscribe
+from .pull import PullSubscription, bind_pull
+from .pull import pull_subscribe as _pull_subscribe
+from .push import DEFAULT_PENDING_BYTES, DEFAULT_PENDING_MSGS
+from .push import subscribe as _push_subscribe
 
 if TYPE_CHECKING:
-    from ..client import Client
     from .kv import KeyValue
     from .object_store import ObjectStore
 
@@ -47,16 +47,7 @@ class JetStream(JetStreamManager):
     overrides ``prefix``); ``timeout`` is the default for API requests and publishes.
     """
 
-    def __init__(
-        self,
-        client: Client,
-        *,
-        prefix: str = api.DEFAULT_PREFIX,
-        domain: str | None = None,
-        timeout: float = 5.0,
-    ) -> None:
-        super().__init__(client, prefix=prefix, domain=domain, timeout=timeout)
-        self._async: AsyncPublisher | None = None
+    _async: AsyncPublisher | None = None  # the publish_async pipeline, once used
 
     # ================================================================= publish
 
@@ -122,65 +113,9 @@ class JetStream(JetStreamManager):
 
     # ================================================================= consumers
 
-    async def subscribe(
-        self,
-        subject: str,
-        queue: str | None = None,
-        cb: MsgHandler | None = None,
-        durable: str | None = None,
-        stream: str | None = None,
-        config: api.ConsumerConfig | None = None,
-        manual_ack: bool = False,
-        ordered_consumer: bool = False,
-        idle_heartbeat: float | None = None,
-        flow_control: bool = False,
-        pending_msgs_limit: int = DEFAULT_PENDING_MSGS,
-        pending_bytes_limit: int = DEFAULT_PENDING_BYTES,
-        deliver_policy: api.DeliverPolicy | None = None,
-        headers_only: bool | None = None,
-        inactive_threshold: float | None = None,
-    ) -> PushSubscription:
-        """Create (or bind to) a push consumer and subscribe to what it delivers."""
-        return await push_subscribe(
-            self,
-            subject,
-            queue=queue,
-            cb=cb,
-            durable=durable,
-            stream=stream,
-            config=config,
-            manual_ack=manual_ack,
-            ordered_consumer=ordered_consumer,
-            idle_heartbeat=idle_heartbeat,
-            flow_control=flow_control,
-            pending_msgs_limit=pending_msgs_limit,
-            pending_bytes_limit=pending_bytes_limit,
-            deliver_policy=deliver_policy,
-            headers_only=headers_only,
-            inactive_threshold=inactive_threshold,
-        )
-
-    async def pull_subscribe(
-        self,
-        subject: str,
-        durable: str | None = None,
-        stream: str | None = None,
-        config: api.ConsumerConfig | None = None,
-        pending_msgs_limit: int = DEFAULT_PENDING_MSGS,
-        pending_bytes_limit: int = DEFAULT_PENDING_BYTES,
-        inbox_prefix: str | bytes | None = None,
-    ) -> PullSubscription:
-        """Create (or bind to) a pull consumer; :meth:`PullSubscription.fetch` from it."""
-        return await pull_subscribe(
-            self,
-            subject,
-            durable=durable,
-            stream=stream,
-            config=config,
-            pending_msgs_limit=pending_msgs_limit,
-            pending_bytes_limit=pending_bytes_limit,
-            inbox_prefix=inbox_prefix,
-        )
+    # Create (or bind to) a consumer: nats-py's signatures, written once, in push.py / pull.py.
+    subscribe = _push_subscribe
+    pull_subscribe = _pull_subscribe
 
     async def pull_subscribe_bind(
         self,

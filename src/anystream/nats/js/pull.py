@@ -32,6 +32,7 @@ from .errors import (
     ServiceUnavailableError,
 )
 from .msg import JsMsg
+from .push import DEFAULT_PENDING_BYTES, DEFAULT_PENDING_MSGS
 
 if TYPE_CHECKING:
     from .context import JetStream
@@ -239,15 +240,18 @@ class _Messages:
 async def pull_subscribe(
     js: JetStream,
     subject: str,
-    *,
-    durable: str | None,
-    stream: str | None,
-    config: api.ConsumerConfig | None,
-    pending_msgs_limit: int,
-    pending_bytes_limit: int,
-    inbox_prefix: str | bytes | None,
+    durable: str | None = None,
+    stream: str | None = None,
+    config: api.ConsumerConfig | None = None,
+    pending_msgs_limit: int = DEFAULT_PENDING_MSGS,
+    pending_bytes_limit: int = DEFAULT_PENDING_BYTES,
+    inbox_prefix: str | bytes | None = None,
 ) -> PullSubscription:
-    """:meth:`JetStream.pull_subscribe`: bind to the durable if it exists, else create one."""
+    """Create (or bind to) a pull consumer; :meth:`PullSubscription.fetch` from it.
+
+    :meth:`JetStream.pull_subscribe` (nats-py's signature): binds to the durable if it
+    exists, else creates one.
+    """
     if stream is None:
         stream = await js.find_stream_name_by_subject(subject)
     consumer = durable or (config.durable_name or config.name if config else None)

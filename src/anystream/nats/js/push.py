@@ -264,23 +264,26 @@ CONSUMER_NAME_IN_USE = 10013
 async def subscribe(
     js: JetStream,
     subject: str,
-    *,
-    queue: str | None,
-    cb: MsgHandler | None,
-    durable: str | None,
-    stream: str | None,
-    config: api.ConsumerConfig | None,
-    manual_ack: bool,
-    ordered_consumer: bool,
-    idle_heartbeat: float | None,
-    flow_control: bool,
-    pending_msgs_limit: int,
-    pending_bytes_limit: int,
-    deliver_policy: api.DeliverPolicy | None,
-    headers_only: bool | None,
-    inactive_threshold: float | None,
+    queue: str | None = None,
+    cb: MsgHandler | None = None,
+    durable: str | None = None,
+    stream: str | None = None,
+    config: api.ConsumerConfig | None = None,
+    manual_ack: bool = False,
+    ordered_consumer: bool = False,
+    idle_heartbeat: float | None = None,
+    flow_control: bool = False,
+    pending_msgs_limit: int = DEFAULT_PENDING_MSGS,
+    pending_bytes_limit: int = DEFAULT_PENDING_BYTES,
+    deliver_policy: api.DeliverPolicy | None = None,
+    headers_only: bool | None = None,
+    inactive_threshold: float | None = None,
 ) -> PushSubscription:
-    """:meth:`JetStream.subscribe`: bind to the durable if it exists, else create one."""
+    """Create (or bind to) a push consumer and subscribe to what it delivers.
+
+    :meth:`JetStream.subscribe` (nats-py's signature): binds to the durable if it
+    exists, else creates one; ``cb`` gets each message in a task of its own.
+    """
     if stream is None:
         stream = await js.find_stream_name_by_subject(subject)
     if queue:
