@@ -14,6 +14,8 @@ from faststream.nats import NatsBroker
 from nats.aio.msg import Msg as NatsPyMsg
 
 from anystream.nats.compat import Msg
+from anystream.nats.compat.jetstream import JetStreamContext as CompatJetStreamContext
+from anystream.nats.js import JetStream
 from nats.js import JetStreamContext
 
 
@@ -60,3 +62,20 @@ def test_nats_py_jetstream_manager_talks_through_nc_request(name: str) -> None:
 
     assert "self._nc.request(" in inspect.getsource(JetStreamManager._api_request)
     assert name in inspect.getsource(JetStreamManager.__init__)
+
+
+@pytest.mark.parametrize(
+    "name", ["subscribe", "pull_subscribe", "pull_subscribe_bind", "publish_async"]
+)
+def test_nats_py_jetstream_calls_forward_to_what_anystream_s_jetstream_takes(name: str) -> None:
+    """compat.JetStreamContext takes nats-py's own signature and forwards it by name."""
+    nats_py = inspect.signature(getattr(JetStreamContext, name))
+    assert inspect.signature(getattr(CompatJetStreamContext, name)) == nats_py
+    native = inspect.signature(getattr(JetStream, name)).parameters
+    renamed = {"consumer"}  # pull_subscribe_bind: nats-py's ``consumer`` is a ``durable``
+    forwarded = list(nats_py.parameters)[1:]  # after ``self``
+    missing = [p for p in forwarded if p not in native and p not in renamed]
+    assert not missing, (
+        f"nats-py's JetStreamContext.{name} takes {missing}: anystream.nats.js.JetStream's "
+        "does not, and compat.JetStreamContext forwards every argument by name"
+    )

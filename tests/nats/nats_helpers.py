@@ -1,13 +1,16 @@
-"""Helpers for the NATS client tests: waiting, server configs, a freezable TCP proxy."""
+"""Helpers for the NATS client tests: waiting, nats-py in a thread, server configs, a TCP proxy."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 
 from anystream.testing import NatsServer, free_port
 
@@ -17,6 +20,11 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> Non
     with anyio.fail_after(timeout):
         while not predicate():
             await anyio.sleep(0.01)
+
+
+async def in_nats_py(fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """Run ``fn(*args)`` on a fresh asyncio loop in a thread (works under trio too)."""
+    return await anyio.to_thread.run_sync(lambda: asyncio.run(fn(*args)))
 
 
 def config_server(tmp_path: Path, config: str, **kwargs: object) -> NatsServer:

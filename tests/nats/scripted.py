@@ -26,7 +26,10 @@ from typing import Any
 import anyio
 import anyio.abc
 import anyio.lowlevel
+import pytest
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from anystream import nats
 
 STEP_TIMEOUT = 5.0
 
@@ -217,3 +220,12 @@ def hmsg(
         block_bytes,
         payload,
     )
+
+
+async def assert_option_refused(option: str, value: object) -> None:
+    """``connect(**{option: value})`` fails with a ``ValueError`` naming it, opening nothing."""
+    server = ScriptedServer()
+    with pytest.raises(ValueError, match=option):
+        async with nats.connect(server.url, connector=server.connector, **{option: value}):  # type: ignore[arg-type]
+            pass
+    assert server.opened == 0

@@ -11,7 +11,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 from nats_helpers import wait_until
-from scripted import ScriptedServer
+from scripted import ScriptedServer, assert_option_refused
 
 from anystream import nats
 from anystream.nats.options import DEFAULT_READ_CHECKPOINT_EVENTS
@@ -76,8 +76,4 @@ async def test_without_checkpoints_the_backlog_is_taken_in_one_go() -> None:
     ("option", "value"), [("read_checkpoint_events", 0), ("read_checkpoint_budget", -1.0)]
 )
 async def test_checkpoint_options_out_of_range_are_refused(option: str, value: float) -> None:
-    server = ScriptedServer()
-    with pytest.raises(ValueError, match=option):
-        async with nats.connect(server.url, connector=server.connector, **{option: value}):  # type: ignore[arg-type]
-            pass
-    assert server.opened == 0
+    await assert_option_refused(option, value)

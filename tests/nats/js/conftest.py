@@ -14,3 +14,9 @@ from anystream.nats.js import JetStream
 async def js(js_url: str) -> AsyncIterator[JetStream]:
     async with nats.connect(js_url) as nc:
         yield JetStream(nc)
+
+
+@pytest.fixture
+def bucket(stream_name: str) -> str:
+    """A KV or object store bucket name unique to the test (tests share one server)."""
+    return stream_name[:120]

@@ -30,13 +30,6 @@ SMALL_CHUNKS = api.ObjectMeta(options=api.ObjectMetaOptions(max_chunk_size=1000)
 
 
 @pytest.fixture
-def bucket(request: pytest.FixtureRequest) -> str:
-    """A bucket name unique to the test (tests share one server)."""
-    name = "".join(c if c.isalnum() else "_" for c in request.node.name)
-    return f"os_{name}"[:120]
-
-
-@pytest.fixture
 async def obs(js: JetStream, bucket: str) -> ObjectStore:
     return await js.create_object_store(bucket)
 

@@ -24,15 +24,15 @@ from nats.js import api
 from ..errors import NatsError, NatsTimeoutError, SubscriptionClosedError
 from ..js import JetStream
 from ..js.errors import FetchTimeoutError
-from .client import Msg
+from ..js.pull import PullSubscription as NativePull
+from ..js.push import PushSubscription as NativePush
+from .client import DeliveringSubscription, FacadeSubscription, Msg
 from .errors import as_nats_py, nats_py_errors
 
 if TYPE_CHECKING:
     from ..js.kv import KeyValue as NativeKeyValue
     from ..js.msg import JsMsg
     from ..js.object_store import ObjectStore as NativeObjectStore
-    from ..js.pull import PullSubscription as NativePull
-    from ..js.push import PushSubscription as NativePush
     from .client import Client
 
 __all__ = (
@@ -166,24 +166,8 @@ class ObjectStore(_Translated):
             return Watcher(await self._inner.watch(**kwargs))
 
 
-class PushSubscription:
+class PushSubscription(DeliveringSubscription[NativePush]):
     """nats-py's ``JetStreamContext.PushSubscription`` API over a native push consumer."""
-
-    def __init__(self, client: Client, native: NativePush) -> None:
-        self._client = client
-        self._native = native
-
-    @property
-    def pending_msgs(self) -> int:
-        return self._native.pending_msgs
-
-    @property
-    def pending_bytes(self) -> int:
-        return self._native.pending_bytes
-
-    @property
-    def delivered(self) -> int:
-        return self._native.delivered
 
     async def consumer_info(self) -> api.ConsumerInfo:
         with nats_py_errors():
@@ -198,37 +182,13 @@ class PushSubscription:
             raise as_nats_py(exc) from exc
         return Msg.from_native(self._client, msg)
 
-    @property
-    def messages(self) -> AsyncIterator[Msg]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Msg]:
-        async for msg in self._native:
-            yield Msg.from_native(self._client, msg)
-
     async def unsubscribe(self) -> None:
         with nats_py_errors():
             await self._native.unsubscribe()
 
-    async def drain(self) -> None:
-        with nats_py_errors():
-            await self._native.drain()
 
-
-class PullSubscription:
+class PullSubscription(FacadeSubscription[NativePull]):
     """nats-py's ``JetStreamContext.PullSubscription`` API over a native pull consumer."""
-
-    def __init__(self, client: Client, native: NativePull) -> None:
-        self._client = client
-        self._native = native
-
-    @property
-    def pending_msgs(self) -> int:
-        return self._native.pending_msgs
-
-    @property
-    def pending_bytes(self) -> int:
-        return self._native.pending_bytes
 
     async def consumer_info(self) -> api.ConsumerInfo:
         with nats_py_errors():
@@ -290,19 +250,11 @@ class JetStreamContext(nats.js.JetStreamContext):
 
     # ----------------------------------------------------------------- pipelined publish
 
-    async def publish_async(  # type: ignore[override]
-        self,
-        subject: str,
-        payload: bytes = b"",
-        wait_stall: float | None = None,
-        stream: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Any:
+    @_nats_py_signature(nats.js.JetStreamContext.publish_async)
+    async def publish_async(self, options: dict[str, Any]) -> Any:  # type: ignore[override]
         """Publish without waiting for the ack: ``await`` the returned future for it."""
         with nats_py_errors():
-            future = await self._native_js.publish_async(
-                subject, payload, wait_stall=wait_stall, stream=stream, headers=headers
-            )
+            future = await self._native_js.publish_async(**options)
         return _TranslatedAwaitable(future)
 
     def publish_async_pending(self) -> int:

@@ -26,6 +26,7 @@ from nats.js import api
 from ...runtime.tasks import BackgroundTask, spawn
 from ..errors import NatsError, NatsTimeoutError, SubscriptionClosedError
 from ..subscription import Subscription
+from ._subscription import ConsumerSubscription
 from .delivery import Action, DeliveryState
 from .errors import BadRequestError, JetStreamError, NotFoundError
 from .msg import JsMsg
@@ -55,7 +56,7 @@ _running: contextvars.ContextVar[PushSubscription | None] = contextvars.ContextV
 )
 
 
-class PushSubscription:
+class PushSubscription(ConsumerSubscription):
     """Messages a push consumer delivers: ``async for msg in sub`` or ``next_msg()``."""
 
     def __init__(
@@ -68,11 +69,7 @@ class PushSubscription:
         *,
         ordered: bool = False,
     ) -> None:
-        self._js = js
-        self._nc = js.client
-        self._sub = sub
-        self._stream = stream
-        self._consumer = consumer
+        super().__init__(js, sub, stream, consumer)
         self._config = config
         self._state = DeliveryState(config, ordered=ordered)
         self._task: BackgroundTask | None = None
@@ -80,26 +77,9 @@ class PushSubscription:
         self._delivered = 0
 
     @property
-    def stream(self) -> str:
-        return self._stream
-
-    @property
-    def consumer(self) -> str:
-        """Name of the consumer (changes when an ordered consumer is recreated)."""
-        return self._consumer
-
-    @property
     def subject(self) -> str:
         """The deliver subject."""
         return self._sub.subject
-
-    @property
-    def pending_msgs(self) -> int:
-        return self._sub.pending_msgs
-
-    @property
-    def pending_bytes(self) -> int:
-        return self._sub.pending_bytes
 
     @property
     def delivered(self) -> int:
@@ -111,9 +91,6 @@ class PushSubscription:
         """How many times this ordered consumer was recreated."""
         ordered = self._state.ordered
         return 0 if ordered is None else ordered.resets
-
-    async def consumer_info(self) -> api.ConsumerInfo:
-        return await self._js.consumer_info(self._stream, self._consumer)
 
     # ----------------------------------------------------------------- receiving
 
@@ -253,9 +230,6 @@ class PushSubscription:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.unsubscribe()
 
-    def __repr__(self) -> str:
-        return f"PushSubscription(stream={self._stream!r}, consumer={self._consumer!r})"
-
 
 #: JetStream API error: a consumer of that name exists with another configuration.
 CONSUMER_NAME_IN_USE = 10013
@@ -317,13 +291,7 @@ async def subscribe(
         )
         if ordered_consumer:
             config = ordered_config(config, idle_heartbeat)
-    assert config.deliver_subject is not None
-    sub = await js.client.subscribe(
-        config.deliver_subject,
-        queue=config.deliver_group or None,
-        pending_msgs_limit=pending_msgs_limit,
-        pending_bytes_limit=pending_bytes_limit,
-    )
+    sub = await _listen(js, config, pending_msgs_limit, pending_bytes_limit)
     try:
         if info is None:
             info = await js.add_consumer(stream, config)
@@ -337,13 +305,7 @@ async def subscribe(
         info = await js.consumer_info(stream, durable)
         check_bindable(info, queue)
         config = info.config
-        assert config.deliver_subject is not None
-        sub = await js.client.subscribe(
-            config.deliver_subject,
-            queue=config.deliver_group or None,
-            pending_msgs_limit=pending_msgs_limit,
-            pending_bytes_limit=pending_bytes_limit,
-        )
+        sub = await _listen(js, config, pending_msgs_limit, pending_bytes_limit)
     except BaseException:
         await sub.unsubscribe()
         raise
@@ -352,6 +314,19 @@ async def subscribe(
         acks = config.ack_policy not in (api.AckPolicy.NONE, "none")
         psub._start_callback(cb, auto_ack=acks and not manual_ack)
     return psub
+
+
+async def _listen(
+    js: JetStream, config: api.ConsumerConfig, pending_msgs_limit: int, pending_bytes_limit: int
+) -> Subscription:
+    """The core subscription to what the consumer of ``config`` delivers."""
+    assert config.deliver_subject is not None
+    return await js.client.subscribe(
+        config.deliver_subject,
+        queue=config.deliver_group or None,
+        pending_msgs_limit=pending_msgs_limit,
+        pending_bytes_limit=pending_bytes_limit,
+    )
 
 
 def check_bindable(info: api.ConsumerInfo, queue: str | None) -> None:
