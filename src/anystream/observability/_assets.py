@@ -26,8 +26,8 @@ from urllib.parse import parse_qs, quote
 
 import anyio
 
-from ..asgi.responses import AsgiResponse, method_not_allowed, not_found
-from ..asgi.routing import route_path
+from ..asgi._responses import AsgiResponse, method_not_allowed, not_found
+from ..asgi._routing import route_path
 from ..asgi.types import Receive, Scope, Send
 
 __all__ = (

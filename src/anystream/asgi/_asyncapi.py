@@ -17,8 +17,8 @@ from faststream.specification.asyncapi.site import (
 from faststream.specification.base import SpecificationFactory
 
 from .._redact import redact
-from .handlers import GetHandler, get
-from .responses import AsgiResponse
+from ._handlers import GetHandler, get
+from ._responses import AsgiResponse
 from .types import Scope
 
 if TYPE_CHECKING:
@@ -68,13 +68,13 @@ def make_asyncapi_asgi(
 
     ``try_it_out_path`` (default None: no form) is where the page's try-it-out form
     posts; set it only where such a handler answers (``AsgiFastStream(try_it_out=True)``
-    or :func:`anystream.asgi.try_it_out.make_try_it_out_handler`).
+    or :func:`anystream.asgi._try_it_out.make_try_it_out_handler`).
 
     ``asyncapi_assets`` (default: ``$ANYSTREAM_ASYNCAPI_ASSETS``) is a folder with
     the page's JavaScript and CSS (``scripts/fetch_asyncapi_assets.py``): the page
     then serves them itself (``?asset=index.js``) and loads nothing from outside.
     """
-    from ..observability.assets import offline_asyncapi_assets
+    from ..observability._assets import offline_asyncapi_assets
 
     schema = specification_of(app_or_broker)
     cached: bytes | None = None

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from faststream.asgi.handlers import GetHandler
 
-from ..asgi.responses import AsgiResponse, method_not_allowed
+from ..asgi._responses import AsgiResponse, method_not_allowed
 from ..asgi.types import ASGIApp, Message, Receive, Scope, Send
-from .routes import method_label, route_label
+from ._routes import method_label, route_label
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
