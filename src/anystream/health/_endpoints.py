@@ -17,10 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from faststream.asgi.handlers import GetHandler
-
-from ..asgi._responses import AsgiResponse, method_not_allowed
-from ..asgi.types import Receive, Scope, Send
+from ..asgi._endpoint import Endpoint
+from ..asgi._responses import AsgiResponse
+from ..asgi.types import Scope
 from ..ping import SharedPing, shared_ping
 
 if TYPE_CHECKING:
@@ -39,12 +38,8 @@ _HEALTHY = AsgiResponse(b"", 204)
 _UNHEALTHY = AsgiResponse(b"", 500)
 
 
-class PingHandler(GetHandler):
-    """GET/HEAD: 204 if the broker answered a round trip within ``timeout``, else 500.
-
-    Bypasses dependency injection on purpose: probes are the hottest path of a
-    busy service and need nothing from the request.
-    """
+class PingHandler(Endpoint):
+    """GET/HEAD: 204 if the broker answered a round trip within ``timeout``, else 500."""
 
     def __init__(
         self,
@@ -56,12 +51,7 @@ class PingHandler(GetHandler):
         tags: Sequence[Tag | TagDict | dict[str, Any]] | None = None,
         unique_id: str | None = None,
     ) -> None:
-        async def ping(scope: Scope) -> AsgiResponse:
-            """Broker health: 204 when it answers a ping, 500 when not."""
-            return _HEALTHY if await self.ping() else _UNHEALTHY
-
         super().__init__(
-            ping,
             include_in_schema=include_in_schema,
             description=description,
             tags=tags,
@@ -71,6 +61,10 @@ class PingHandler(GetHandler):
         self.timeout = timeout
         self._shared = shared_ping(broker)
 
+    async def respond(self, scope: Scope) -> AsgiResponse:
+        """Broker health: 204 when it answers a ping, 500 when not."""
+        return _HEALTHY if await self.ping() else _UNHEALTHY
+
     async def ping(self) -> bool:
         return await self._shared(self.timeout)
 
@@ -78,13 +72,6 @@ class PingHandler(GetHandler):
     def round_trips(self) -> int:
         """Round trips made to the server so far (probes in flight share one)."""
         return self._shared.round_trips
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] not in self.methods:
-            await method_not_allowed(self.methods)(scope, receive, send)
-            return
-        response = _HEALTHY if await self._shared(self.timeout) else _UNHEALTHY
-        await response(scope, receive, send)
 
 
 def make_ping_asgi(
@@ -117,21 +104,15 @@ _ALIVE = AsgiResponse(b"alive\n", 200, _TEXT)
 _READY = AsgiResponse(b"ready\n", 200, _TEXT)
 
 
-class LivenessHandler(GetHandler):
+class LivenessHandler(Endpoint):
     """GET/HEAD: **200** ``alive``, from the event loop, without touching any broker."""
 
     def __init__(self, *, include_in_schema: bool = False) -> None:
-        async def alive(scope: Scope) -> AsgiResponse:
-            """Liveness: the process and its event loop answer."""
-            return _ALIVE
+        super().__init__(include_in_schema=include_in_schema)
 
-        super().__init__(alive, include_in_schema=include_in_schema)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] not in self.methods:
-            await method_not_allowed(self.methods)(scope, receive, send)
-            return
-        await _ALIVE(scope, receive, send)
+    async def respond(self, scope: Scope) -> AsgiResponse:
+        """Liveness: the process and its event loop answer."""
+        return _ALIVE
 
 
 def make_liveness_asgi(*, include_in_schema: bool = False) -> LivenessHandler:
@@ -139,7 +120,7 @@ def make_liveness_asgi(*, include_in_schema: bool = False) -> LivenessHandler:
     return LivenessHandler(include_in_schema=include_in_schema)
 
 
-class ReadinessHandler(GetHandler):
+class ReadinessHandler(Endpoint):
     """GET/HEAD: **200** ``ready`` if every broker works, else **503** with the reasons.
 
     A broker works when it answers a round trip within ``timeout`` and, with
@@ -155,11 +136,7 @@ class ReadinessHandler(GetHandler):
         require_consuming: bool = True,
         include_in_schema: bool = False,
     ) -> None:
-        async def ready(scope: Scope) -> AsgiResponse:
-            """Readiness: every broker answers a round trip and consumes."""
-            return await self.check()
-
-        super().__init__(ready, include_in_schema=include_in_schema)
+        super().__init__(include_in_schema=include_in_schema)
         if not brokers:
             raise ValueError("make_readiness_asgi needs at least one broker")
         self.brokers = tuple(brokers)
@@ -188,11 +165,9 @@ class ReadinessHandler(GetHandler):
         body = ("not ready\n" + "".join(f"{p}\n" for p in found)).encode()
         return AsgiResponse(body, 503, _TEXT)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] not in self.methods:
-            await method_not_allowed(self.methods)(scope, receive, send)
-            return
-        await (await self.check())(scope, receive, send)
+    async def respond(self, scope: Scope) -> AsgiResponse:
+        """Readiness: every broker answers a round trip and consumes."""
+        return await self.check()
 
 
 def make_readiness_asgi(

@@ -16,13 +16,13 @@ Everything here is plain anyio and ASGI, so it runs the same on asyncio and trio
 that needs them is called.
 """
 
+from ..asgi._assets import AssetFolder, make_static_asgi
 from ..health._endpoints import (
     LivenessHandler,
     ReadinessHandler,
     make_liveness_asgi,
     make_readiness_asgi,
 )
-from ._assets import AssetFolder, make_static_asgi
 from ._metrics import HttpMetricsMiddleware, make_metrics_asgi
 from ._routes import route_label
 from ._tracing import TracingMiddleware
