@@ -15,7 +15,7 @@ from typing import Any
 
 from faststream._internal.application import Application
 
-from ..asgi.app import AsgiFastStream
+from ..asgi._app import AsgiFastStream
 from ..asgi.types import ASGIApp
 
 __all__ = ("AppLoadError", "load_app", "parse_extra_options")
