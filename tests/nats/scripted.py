@@ -4,8 +4,7 @@
 
     server = ScriptedServer()
     async with nats.connect(server.url, connector=server.connector) as nc:
-        conn = await server.accept()          # the client's network connection
-        await conn.read_handshake()           # CONNECT {...} and PING
+        conn = await server.accept_handshake()  # the client's connection, CONNECT and PING read
         sub = await nc.subscribe("greet")
         assert await conn.read_line() == b"SUB greet 1"
         await conn.send(b"MSG greet 1 2\\r\\nhi\\r\\n")
@@ -30,6 +29,7 @@ import pytest
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from anystream import nats
+from tests.helpers import wait_until
 
 STEP_TIMEOUT = 5.0
 
@@ -195,6 +195,19 @@ class ScriptedServer:
         """The next connection the client opened."""
         with anyio.fail_after(STEP_TIMEOUT):
             connection: ServerConnection = await self._accepted[1].receive()
+        return connection
+
+    async def accept_handshake(self) -> ServerConnection:
+        """The next connection the client opened, its handshake (CONNECT, PING) read."""
+        connection = await self.accept()
+        await connection.read_handshake()
+        return connection
+
+    async def reconnected(self, nc: nats.Client, dropped: ServerConnection) -> ServerConnection:
+        """The client closes ``dropped`` and reconnects: the new connection, past its handshake."""
+        assert await dropped.closed_by_client()
+        connection = await self.accept_handshake()
+        await wait_until(lambda: nc.is_connected and nc.stats.reconnects == 1)
         return connection
 
 

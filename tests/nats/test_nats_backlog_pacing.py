@@ -93,8 +93,7 @@ class Setup:
 async def _subscribed(
     setup: Setup, nc: nats.Client, **kwargs: object
 ) -> tuple[nats.Subscription, ServerConnection]:
-    conn = await setup.server.accept()
-    await conn.read_handshake()
+    conn = await setup.server.accept_handshake()
     sub = await nc.subscribe("backlog", **kwargs)  # type: ignore[arg-type]
     assert await conn.read_line() == b"SUB backlog 1"
     return sub, conn
@@ -237,15 +236,13 @@ async def test_alive_is_answered_by_messages_while_the_pong_waits_behind_them() 
 async def test_alive_is_answered_by_the_pong_when_idle() -> None:
     setup = Setup()
     async with setup.connect() as nc:
-        conn = await setup.server.accept()
-        await conn.read_handshake()
+        conn = await setup.server.accept_handshake()
         assert await alive_while_sending(nc, conn, b"PONG\r\n") is True
 
 
 async def test_alive_is_false_when_the_server_sends_nothing() -> None:
     setup = Setup()
     async with setup.connect() as nc:
-        conn = await setup.server.accept()
-        await conn.read_handshake()
+        conn = await setup.server.accept_handshake()
         assert await nc.alive(timeout=0.05) is False
         assert await conn.read_line() == b"PING"

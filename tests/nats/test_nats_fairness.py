@@ -26,8 +26,7 @@ async def _turns_during_backlog(**options: object) -> list[int]:
     server = ScriptedServer()
     seen: list[int] = []
     async with nats.connect(server.url, connector=server.connector, **options) as nc:  # type: ignore[arg-type]
-        conn = await server.accept()
-        await conn.read_handshake()
+        conn = await server.accept_handshake()
         sub = await nc.subscribe("backlog")
         assert await conn.read_line() == b"SUB backlog 1"
         backlog = b"".join(b"MSG backlog 1 4\r\n%04d\r\n" % i for i in range(BACKLOG))
