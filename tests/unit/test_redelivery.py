@@ -67,6 +67,15 @@ def jetstream_app(
     return AsgiFastStream(broker, **options), ledger, stream_name
 
 
+async def run_twice(app: AsgiFastStream, ledger: Ledger, subject: str, stream: str) -> NatsBroker:
+    """Serve ``app`` until "order-1", published to ``subject``, has run twice; its broker."""
+    (broker,) = app.brokers
+    async with lifespan(app):
+        await broker.publish("order-1", subject, stream=stream)
+        await wait_until(lambda: len(ledger.runs) >= 2, timeout=10)
+    return broker
+
+
 async def nack_first(body: str, msg: NatsMessage, ledger: Ledger) -> None:
     if len(ledger.runs) == 1:
         await msg.nack()
@@ -80,10 +89,7 @@ async def test_the_guard_is_off_by_default_so_a_nacked_message_runs_twice_as_wit
     app, ledger, stream = jetstream_app(
         js_server.url, subject, nack_first, ack_policy=AckPolicy.MANUAL
     )
-    (broker,) = app.brokers
-    async with lifespan(app):
-        await broker.publish("order-1", subject, stream=stream)
-        await wait_until(lambda: len(ledger.runs) >= 2, timeout=10)
+    broker = await run_twice(app, ledger, subject, stream)
     assert guard_for(broker) is None
     assert ledger.runs == [("order-1", 1), ("order-1", 2)]
 
@@ -120,10 +126,7 @@ async def test_with_the_guard_on_a_nack_through_the_raw_nats_message_runs_again(
     app, ledger, stream = jetstream_app(
         js_server.url, subject, raw_nack_first, redelivery_memory=1000
     )
-    (broker,) = app.brokers
-    async with lifespan(app):
-        await broker.publish("order-1", subject, stream=stream)
-        await wait_until(lambda: len(ledger.runs) >= 2, timeout=10)
+    await run_twice(app, ledger, subject, stream)
     assert ledger.runs == [("order-1", 1), ("order-1", 2)]
 
 
@@ -137,10 +140,7 @@ async def test_with_the_guard_on_raising_nack_message_runs_the_handler_again(
     app, ledger, stream = jetstream_app(
         js_server.url, subject, raise_nack_first, redelivery_memory=1000
     )
-    (broker,) = app.brokers
-    async with lifespan(app):
-        await broker.publish("order-1", subject, stream=stream)
-        await wait_until(lambda: len(ledger.runs) >= 2, timeout=10)
+    await run_twice(app, ledger, subject, stream)
     assert ledger.runs == [("order-1", 1), ("order-1", 2)]
 
 
@@ -158,10 +158,7 @@ async def test_with_the_guard_on_a_handler_that_raises_under_nack_on_error_runs_
         ack_policy=AckPolicy.NACK_ON_ERROR,
         redelivery_memory=1000,
     )
-    (broker,) = app.brokers
-    async with lifespan(app):
-        await broker.publish("order-1", subject, stream=stream)
-        await wait_until(lambda: len(ledger.runs) >= 2, timeout=10)
+    await run_twice(app, ledger, subject, stream)
     assert ledger.runs == [("order-1", 1), ("order-1", 2)]
 
 
@@ -238,10 +235,7 @@ async def test_without_the_guard_a_late_ack_runs_the_handler_again(
     js_server: NatsServer, subject: str
 ) -> None:
     app, ledger, stream = jetstream_app(js_server.url, subject, slow_ack)
-    (broker,) = app.brokers
-    async with lifespan(app):
-        await broker.publish("order-1", subject, stream=stream)
-        await wait_until(lambda: len(ledger.runs) >= 2, timeout=10)
+    await run_twice(app, ledger, subject, stream)
     assert ledger.bodies()[:2] == ["order-1", "order-1"]
 
 
