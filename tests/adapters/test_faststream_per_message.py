@@ -22,7 +22,7 @@ from faststream.nats import NatsBroker, NatsRouter
 
 from anystream._adapters import faststream as adapters
 from anystream._adapters._contract import original
-from anystream._adapters._logging import (
+from anystream._adapters.faststream._logging import (
     FLUSH_INTERVAL,
     CachedTimeFormatter,
     DeferredFlushStreamHandler,
@@ -240,7 +240,7 @@ def _without_time(text: str) -> list[str]:
 def test_the_direct_line_is_the_line_the_logging_machinery_writes(tmp_path: Path) -> None:
     from faststream._internal.logger.logger_proxy import RealLoggerObject
 
-    from anystream._adapters._logging import write_directly
+    from anystream._adapters.faststream._logging import write_directly
 
     direct_path, ordinary_path = tmp_path / "direct.log", tmp_path / "ordinary.log"
     with direct_path.open("w") as direct_stream, ordinary_path.open("w") as ordinary_stream:
@@ -294,7 +294,7 @@ def test_a_handler_the_user_adds_to_the_access_logger_gets_every_record(tmp_path
 
 
 def test_a_format_with_other_record_fields_takes_the_ordinary_path(tmp_path: Path) -> None:
-    from anystream._adapters._logging import write_directly
+    from anystream._adapters.faststream._logging import write_directly
 
     with (tmp_path / "access.log").open("w") as stream:
         logger = _access_logger(stream, fmt="%(process)d %(funcName)s %(message)s")
@@ -328,7 +328,7 @@ def test_a_patched_logging_machinery_gets_every_record(
 
 
 def test_the_direct_line_keeps_logrecords_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    from anystream._adapters._logging import _created_msecs
+    from anystream._adapters.faststream._logging import _created_msecs
 
     for now in (1_764_400_000.0, 1_764_400_000.9995, 1_764_400_001.0004, 1_764_400_059.1234):
         monkeypatch.setattr(time, "time", lambda now=now: now)

@@ -1,0 +1,386 @@
+"""faststream's avoidable per-message costs, cut without changing anything a user sees.
+
+docs/performance.md gives each patch's measured effect; the package docstring lists them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+
+from .._contract import (
+    Assumption,
+    Broken,
+    Patch,
+    all_of,
+    lookup,
+    original,
+    slots,
+    unchanged,
+    uses,
+)
+
+__all__ = (
+    "ASSUMPTIONS",
+    "PATCHES",
+    "concurrent_put_msg",
+    "concurrent_serve_consume_queue",
+    "critical_log_call",
+    "real_logger_log",
+    "set_logger_fmt",
+    "subscriber_subject",
+    "uuid4_text",
+)
+
+_MIXINS = "faststream._internal.endpoint.subscriber.mixins"
+_CONCURRENT = f"{_MIXINS}:ConcurrentMixin"
+_CRITICAL_LOG = "faststream.middlewares.logging:CriticalLogMiddleware"
+_LOGGING_MIDDLEWARE = "faststream.middlewares.logging:_LoggingMiddleware"
+_LOGGING = "faststream._internal.logger.logging:"
+_REAL_LOGGER = "faststream._internal.logger.logger_proxy:RealLoggerObject"
+_FORMATTER = "faststream._internal.logger.formatter:ColourizedFormatter"
+_NATS_SUBSCRIBER = "faststream.nats.subscriber.usecases.basic:LogicSubscriber"
+_MESSAGE_MODULE = "faststream.message.message:"
+_MESSAGE = "faststream.message.message:StreamMessage"
+
+
+# --------------------------------------------------------------------------------------
+# 6. The default access-log handler: same lines, less work per record
+# --------------------------------------------------------------------------------------
+
+
+def set_logger_fmt(logger: logging.Logger, stream: Any, fmt: str) -> None:
+    """Upstream's ``set_logger_fmt`` making the handler of :mod:`._logging`.
+
+    Upstream adds a ``logging.StreamHandler(stream)`` with a ``ColourizedFormatter(fmt,
+    use_colors=True)`` unless the logger already has a handler on ``sys.stdout``. Two
+    lines per message go through it ("Received", "Processed"), and per line the formatter
+    ran ``time.strftime`` and the handler flushed the stream (one ``write`` system call).
+    Here the handler is a :class:`~._logging.DeferredFlushStreamHandler` (lines written as
+    they come, flushed within 50 ms, at once from WARNING up) and the formatter a
+    :class:`~._logging.CachedTimeFormatter` (strftime once per second): the same lines on
+    the same stream. A handler faststream made before (same logger) is upgraded in place.
+    """
+    from faststream._internal.logger import logging as fs_logging
+
+    from ._logging import CachedTimeFormatter, DeferredFlushStreamHandler, upgrade
+
+    if fs_logging._handler_exists(logger):
+        for handler in logger.handlers:
+            upgrade(handler)
+        return
+
+    handler = DeferredFlushStreamHandler(stream=stream)
+    handler.setFormatter(CachedTimeFormatter(fmt=fmt, use_colors=True))
+    logger.addHandler(handler)
+
+
+def real_logger_log(
+    self: Any,
+    level: int,
+    msg: Any,
+    /,
+    *,
+    exc_info: Any = None,
+    extra: Any = None,
+) -> None:
+    """Upstream's ``RealLoggerObject.log``, writing faststream's default access-log line
+    directly when nothing but faststream's own handler could see the record.
+
+    Upstream calls ``logger.log(level, msg, extra=extra, exc_info=exc_info)`` for every
+    "Received"/"Processed" line: a ``LogRecord`` (a dozen attributes, the caller's frame
+    looked up), the filter, the handler's lock and format. When the logger is faststream's
+    access logger exactly as faststream set it up (see
+    :func:`~._logging.write_directly`), the same line is formatted from the message's log
+    context and written to the same stream; in any other case (a handler or filter the user
+    added, propagation, a format with other fields, an exception, a patched ``logging``)
+    the record takes upstream's path.
+    """
+    from ._logging import write_directly
+
+    logger = self.logger
+    if (
+        exc_info is None
+        and type(logger) is logging.Logger
+        and write_directly(logger, level, msg, extra)
+    ):
+        return
+    logger.log(level, msg, extra=extra, exc_info=exc_info)
+
+
+# --------------------------------------------------------------------------------------
+# 7. LogicSubscriber.subject: one Address per subject, not one per message
+# --------------------------------------------------------------------------------------
+
+_addresses: dict[tuple[str, str], Any] = {}
+
+
+def _subscriber_subject(self: Any) -> Any:
+    """Upstream's ``LogicSubscriber.subject``, built once per (subject, prefix).
+
+    Upstream builds ``Address(self._subject, NATS_ADDRESS_SYNTAX).add_prefix(prefix)`` on
+    every read, and ``get_log_context`` reads it for every message: ``Address.__init__``
+    scans the subject character by character for ``{{``/``}}``. An ``Address`` is a
+    value (its lazily compiled regex is a cache), so the one built for a (subject,
+    prefix) pair serves every read; a prefix changed later is a new key.
+    """
+    from faststream._internal.utils.path import Address
+    from faststream.nats.schemas.js_stream import NATS_ADDRESS_SYNTAX
+
+    key = (self._subject, self._outer_config.prefix)
+    address = _addresses.get(key)
+    if address is None:
+        address = _addresses[key] = Address(self._subject, NATS_ADDRESS_SYNTAX).add_prefix(key[1])
+    return address
+
+
+subscriber_subject = property(_subscriber_subject)
+
+
+# --------------------------------------------------------------------------------------
+# 8. StreamMessage's correlation id: uuid4 text without the UUID object
+# --------------------------------------------------------------------------------------
+
+_VARIANT = "89ab" * 4
+
+
+def uuid4_text() -> str:
+    """A random (version 4) UUID in its canonical text form, as ``str(uuid.uuid4())``.
+
+    ``StreamMessage.__init__`` gives every message without a ``correlation_id`` header
+    ``str(uuid4())``: 16 random bytes (``os.urandom``, as uuid4), then a ``UUID`` object
+    and its ``__str__``. This formats the same bytes directly (version and variant bits
+    set as uuid4 sets them): the same distribution, the same text, half the time. Patched
+    in as the ``uuid4`` that ``faststream.message.message`` calls (``str()`` of a ``str``
+    is the string itself).
+    """
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
+
+
+# --------------------------------------------------------------------------------------
+# 9. ConcurrentMixin (max_workers): a pool of workers, not a task per message
+# --------------------------------------------------------------------------------------
+
+
+async def concurrent_serve_consume_queue(self: Any) -> None:
+    """Upstream's ``ConcurrentMixin._serve_consume_queue`` with ``max_workers`` workers.
+
+    Upstream starts a new task for every message it takes from the subscriber's memory
+    stream, and the task waits for the ``limiter`` semaphore (``max_workers`` permits)
+    before it calls ``consume``: a task, a semaphore round and a context copy per message
+    (measured: ``max_workers=4`` cost more per message than everything else faststream
+    does). Here ``max_workers`` tasks each take the next message from the stream and
+    consume it: at most ``max_workers`` messages are handled at once, as before; the
+    stream's buffer (``max_workers`` messages) still makes ``_put_msg`` wait when all
+    are busy; the workers end with the stream or with the subscriber's task (``stop()``).
+    A worker takes a waiting message without a checkpoint and waits (a checkpoint) only
+    when there is none.
+    """
+    receive_stream = self.receive_stream
+    consume = self.consume
+    would_block = anyio.WouldBlock
+
+    async def worker() -> None:
+        receive_nowait = receive_stream.receive_nowait
+        receive = receive_stream.receive
+        while True:
+            try:
+                try:
+                    msg = receive_nowait()
+                except would_block:
+                    msg = await receive()
+            except (anyio.EndOfStream, anyio.ClosedResourceError):
+                # The stream ended or stop() closed it (a handler raised StopConsume):
+                # a cancellation stop() asked for is delivered here, as upstream's
+                # ``async for`` delivers it at its next receive.
+                await anyio.lowlevel.checkpoint()
+                return
+            await consume(msg)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(self.max_workers):
+            tg.start_soon(worker)
+
+
+async def concurrent_put_msg(self: Any, msg: Any) -> None:
+    """Upstream's ``ConcurrentMixin._put_msg`` without a semaphore round per message.
+
+    Upstream holds the ``limiter`` while it sends the message into the subscriber's memory
+    stream; with :func:`concurrent_serve_consume_queue` the limiter no longer counts the
+    handlers (the workers do), and the stream's buffer is what makes the sender wait while
+    every worker is busy. A message goes in at once while there is room (no checkpoint),
+    else the sender waits for room as upstream's ``send`` does.
+    """
+    send_stream = self.send_stream
+    try:
+        send_stream.send_nowait(msg)
+    except anyio.WouldBlock:
+        await send_stream.send(msg)
+
+
+# --------------------------------------------------------------------------------------
+# 10. CriticalLogMiddleware with logging off: nothing built per message
+# --------------------------------------------------------------------------------------
+
+
+def critical_log_call(self: Any, msg: Any, /, *, context: Any) -> Any:
+    """Upstream's ``CriticalLogMiddleware.__call__``, with one shared no-op object when the
+    broker logs nothing (``logger=None``).
+
+    Upstream builds a ``_LoggingMiddleware`` for every message; all it does is log
+    "Received", "Processed" and a handler's exception through the broker's logger state.
+    With ``logger=None`` that state holds an ``EmptyLoggerObject`` whose ``log`` does
+    nothing, so the object, its ``consume_scope`` frame and its two log-context lookups
+    per message change nothing: one shared object whose scopes call straight through
+    stands in for it. With any logger, upstream's object as before.
+    """
+    from faststream._internal.logger.logger_proxy import EmptyLoggerObject
+    from faststream.middlewares.logging import _LoggingMiddleware
+
+    if type(self.logger.logger) is EmptyLoggerObject:
+        return _SILENT_LOG_MIDDLEWARE
+    return _LoggingMiddleware(logger=self.logger, msg=msg, context=context)
+
+
+def _silent_log_middleware() -> Any:
+    from anystream._middleware import Shared
+
+    return Shared(None)
+
+
+_SILENT_LOG_MIDDLEWARE = _silent_log_middleware()
+
+
+# --------------------------------------------------------------------------------------
+# What these replacements assume, and the patches
+# --------------------------------------------------------------------------------------
+
+
+def _not_defined(owner: str, attr: str) -> None:
+    if attr in lookup(owner).__dict__:
+        raise Broken(f"{owner} now defines {attr}")
+
+
+def _is_uuid4(owner: str, attr: str) -> None:
+    import uuid
+
+    if original(owner, attr) is not uuid.uuid4:
+        raise Broken(f"{owner}{attr} is no longer uuid.uuid4")
+
+
+#: Checked by :func:`~anystream._adapters.faststream.install` before it patches anything.
+ASSUMPTIONS: tuple[Assumption, ...] = (
+    # 6. the default access-log handler
+    Assumption(
+        "set_logger_fmt is the 0.7.8 code our copy is based on",
+        unchanged(_LOGGING, "set_logger_fmt", "ea8e3e5ac56fdad7", copy_in=__name__),
+    ),
+    Assumption(
+        "get_logger adds its handler through the module's set_logger_fmt",
+        uses(_LOGGING, "get_logger", "set_logger_fmt"),
+    ),
+    Assumption(
+        "ColourizedFormatter.formatMessage is the 0.7.8 code CachedTimeFormatter matches",
+        unchanged(
+            _FORMATTER, "formatMessage", "6751700b76f6eac3", copy_in=f"{__package__}._logging"
+        ),
+    ),
+    Assumption(
+        "ColourizedFormatter does not define formatTime (logging.Formatter's is the one used)",
+        lambda: _not_defined(_FORMATTER, "formatTime"),
+    ),
+    Assumption(
+        "RealLoggerObject.log is the 0.7.8 code our copy is based on",
+        unchanged(_REAL_LOGGER, "log", "b6da5678a30d1308", copy_in=__name__),
+    ),
+    Assumption(
+        "ExtendedFilter.filter is the 0.7.8 code write_directly does the work of",
+        unchanged(
+            "faststream._internal.logger.logging:ExtendedFilter",
+            "filter",
+            "9623ca3ff0461c35",
+            copy_in=f"{__package__}._logging",
+        ),
+    ),
+    # 7. LogicSubscriber.subject
+    Assumption(
+        "LogicSubscriber.subject is the 0.7.8 code our copy is based on",
+        unchanged(_NATS_SUBSCRIBER, "subject", "5e0390612b4c7041", copy_in=__name__),
+    ),
+    Assumption(
+        "Address keeps nothing but its declaration, syntax and compiled cache",
+        slots(
+            "faststream._internal.utils.path:Address",
+            ("_compiled", "_declaration", "_syntax", "template"),
+        ),
+    ),
+    # 8. the correlation id
+    Assumption(
+        "StreamMessage.__init__ is the 0.7.8 code: correlation_id or str(uuid4())",
+        all_of(
+            unchanged(_MESSAGE, "__init__", "ea7623a405559c80", copy_in=__name__),
+            uses(_MESSAGE, "__init__", "uuid4", "str", "correlation_id"),
+        ),
+    ),
+    Assumption(
+        "faststream.message.message calls uuid4 through its module global (uuid.uuid4)",
+        lambda: _is_uuid4(_MESSAGE_MODULE, "uuid4"),
+    ),
+    # 9. ConcurrentMixin
+    Assumption(
+        "ConcurrentMixin._serve_consume_queue is the 0.7.8 code (a task per message)",
+        unchanged(_CONCURRENT, "_serve_consume_queue", "f2ecbf81e44782a0", copy_in=__name__),
+    ),
+    Assumption(
+        "ConcurrentMixin._put_msg is the 0.7.8 code (send under the limiter)",
+        unchanged(_CONCURRENT, "_put_msg", "47b31b93e1026730", copy_in=__name__),
+    ),
+    Assumption(
+        "ConcurrentMixin._consume_msg only calls consume under the limiter",
+        uses(_CONCURRENT, "_consume_msg", "limiter", "consume"),
+    ),
+    Assumption(
+        "ConcurrentMixin.start opens the stream with a max_workers buffer; "
+        "start_consume_task runs _serve_consume_queue as a subscriber task",
+        all_of(
+            uses(_CONCURRENT, "start", "create_memory_object_stream", "max_workers"),
+            uses(_CONCURRENT, "start_consume_task", "add_task", "_serve_consume_queue"),
+        ),
+    ),
+    # 10. CriticalLogMiddleware with logging off
+    Assumption(
+        "CriticalLogMiddleware.__call__ is the 0.7.8 code our copy is based on",
+        unchanged(_CRITICAL_LOG, "__call__", "beb38c4f7f5fc7d6", copy_in=__name__),
+    ),
+    Assumption(
+        "_LoggingMiddleware only logs (0.7.8 consume_scope and __aexit__)",
+        all_of(
+            unchanged(_LOGGING_MIDDLEWARE, "consume_scope", "b06254ce6ebf33ee", copy_in=__name__),
+            unchanged(_LOGGING_MIDDLEWARE, "__aexit__", "05d913aa2db5e5d0", copy_in=__name__),
+        ),
+    ),
+    Assumption(
+        "EmptyLoggerObject.log (logger=None) does nothing (0.7.8 code)",
+        unchanged(
+            "faststream._internal.logger.logger_proxy:EmptyLoggerObject",
+            "log",
+            "d8787c1bff3da286",
+            copy_in=__name__,
+        ),
+    ),
+)
+
+PATCHES: tuple[Patch, ...] = (
+    Patch(_LOGGING, "set_logger_fmt", set_logger_fmt),
+    Patch(_REAL_LOGGER, "log", real_logger_log),
+    Patch(_NATS_SUBSCRIBER, "subject", subscriber_subject),
+    Patch(_MESSAGE_MODULE, "uuid4", uuid4_text),
+    Patch(_CONCURRENT, "_serve_consume_queue", concurrent_serve_consume_queue),
+    Patch(_CONCURRENT, "_put_msg", concurrent_put_msg),
+    Patch(_CRITICAL_LOG, "__call__", critical_log_call),
+)
