@@ -9,7 +9,7 @@ from faststream import FastStream as _UpstreamFastStream
 from faststream.asgi.factories import AsyncAPIRoute
 from typing_extensions import Unpack
 
-from .asgi.app import AsgiFastStream, AsgiOptions
+from .asgi._app import AsgiFastStream, AsgiOptions
 from .asgi.types import ASGIApp
 from .lifespan import DEFAULT_SHUTDOWN_TIMEOUT
 

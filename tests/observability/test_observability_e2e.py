@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from anystream.observability.assets import ASSETS_ENV
+from anystream.asgi._assets import ASSETS_ENV
 from anystream.testing import NatsServer
 from tests.e2e.servers import HYPERCORN_TRIO, UVICORN, Combo, ServerProcess, eventually
 from tests.helpers import _publish_blocking

@@ -21,8 +21,8 @@ import pytest
 from faststream.nats import NatsBroker
 
 from anystream.asgi import AsgiFastStream, make_asyncapi_asgi
+from anystream.asgi._assets import ASSETS_ENV
 from anystream.observability import make_static_asgi
-from anystream.observability.assets import ASSETS_ENV
 from tests.helpers import client
 
 ROOT = Path(__file__).resolve().parents[2]

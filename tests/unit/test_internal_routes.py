@@ -16,7 +16,7 @@ import pytest
 from faststream.nats import NatsBroker
 
 from anystream.asgi import AsgiFastStream, AsgiResponse, get
-from anystream.asgi.routing import InternalBinds
+from anystream.asgi._routing import InternalBinds
 from anystream.testing import lifespan
 
 pytestmark = pytest.mark.anyio

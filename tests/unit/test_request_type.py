@@ -84,7 +84,7 @@ async def test_contract_asgi_request_takes_a_preset_query_and_an_instance_json()
     async def send(message: Any) -> None:
         pass
 
-    from anystream.asgi.handlers import new_request
+    from anystream.asgi._handlers import new_request
 
     scope = {"type": "http", "method": "GET", "query_string": b"q=%C3%A9", "headers": []}
     assert not hasattr(AsgiRequest, "__slots__"), "AsgiRequest has __slots__ now"

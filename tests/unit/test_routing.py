@@ -20,7 +20,7 @@ from anystream.asgi import (
     get,
     post,
 )
-from anystream.asgi.routing import MethodNotAllowed, Mounted, Router, route_path
+from anystream.asgi._routing import MethodNotAllowed, Mounted, Router, route_path
 from tests.helpers import client
 
 pytestmark = pytest.mark.anyio
@@ -209,7 +209,7 @@ async def test_websocket_to_an_http_only_app_is_closed_cleanly() -> None:
 
 
 def test_scope_only_handlers_skip_dependency_injection_and_others_keep_it() -> None:
-    from anystream.asgi.handlers import takes_only_scope
+    from anystream.asgi._handlers import takes_only_scope
 
     async def plain(scope): ...
     async def annotated(scope: dict): ...

@@ -241,7 +241,7 @@ def test_faststreams_try_it_out_handler_is_recognised() -> None:
     # Contract: faststream's HttpHandler keeps its function as `_HttpHandler__original_func`.
     from faststream.asgi.factories import make_try_it_out_handler as faststream_handler
 
-    from anystream.asgi.try_it_out import is_faststream_try_it_out, make_try_it_out_handler
+    from anystream.asgi._try_it_out import is_faststream_try_it_out, make_try_it_out_handler
 
     assert is_faststream_try_it_out(faststream_handler([NatsBroker()]))
     assert not is_faststream_try_it_out(make_try_it_out_handler([NatsBroker()]))

@@ -17,7 +17,7 @@ from faststream.asgi import post as faststream_post
 from faststream.nats import NatsBroker
 
 from anystream.asgi import AsgiFastStream, AsgiResponse, JSONResponse, Request, get, post
-from anystream.asgi.limits import DEFAULT_MAX_BODY_SIZE
+from anystream.asgi._limits import DEFAULT_MAX_BODY_SIZE
 from tests.helpers import client
 
 pytestmark = pytest.mark.anyio

@@ -2,12 +2,12 @@
 
 from faststream.asgi.factories import AsyncAPIRoute
 
+from ..health._endpoints import make_ping_asgi
 from ..lifespan import broker_lifespan
-from .app import AsgiFastStream
-from .asyncapi import make_asyncapi_asgi
-from .handlers import Header, HttpHandler, Query, Request, get, post
-from .ping import make_ping_asgi
-from .responses import AsgiResponse, JSONResponse
+from ._app import AsgiFastStream
+from ._asyncapi import make_asyncapi_asgi
+from ._handlers import Header, HttpHandler, Query, Request, get, post
+from ._responses import AsgiResponse, JSONResponse
 
 __all__ = (
     "AsgiFastStream",

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._adapters.faststream import Application, run_extra_options, set_run_extra_options
-from ..asgi.app import AsgiFastStream
+from ..asgi._app import AsgiFastStream
 from ..asgi.types import ASGIApp
 
 __all__ = ("AppLoadError", "load_app", "parse_extra_options")

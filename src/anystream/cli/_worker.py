@@ -28,7 +28,7 @@ from hypercorn.config import Config, Sockets
 
 from .._adapters.hypercorn import serve_worker
 from .._exceptions import unwrap_group
-from ..asgi.app import INTERNAL_BINDS_ENV, AsgiFastStream
+from ..asgi._app import INTERNAL_BINDS_ENV, AsgiFastStream
 from ..asgi.types import ASGIApp, Message, Receive, Scope, Send
 from ._appload import LOAD_ERROR_CODE, AppLoadError, load_app
 

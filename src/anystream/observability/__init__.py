@@ -16,11 +16,16 @@ Everything here is plain anyio and ASGI, so it runs the same on asyncio and trio
 that needs them is called.
 """
 
-from .assets import AssetFolder, make_static_asgi
-from .metrics import HttpMetricsMiddleware, make_metrics_asgi
-from .probes import LivenessHandler, ReadinessHandler, make_liveness_asgi, make_readiness_asgi
-from .routes import route_label
-from .tracing import TracingMiddleware
+from ..asgi._assets import AssetFolder, make_static_asgi
+from ..health._endpoints import (
+    LivenessHandler,
+    ReadinessHandler,
+    make_liveness_asgi,
+    make_readiness_asgi,
+)
+from ._metrics import HttpMetricsMiddleware, make_metrics_asgi
+from ._routes import route_label
+from ._tracing import TracingMiddleware
 
 __all__ = (
     "AssetFolder",

@@ -1,5 +1,7 @@
-"""Kubernetes probes: liveness (the process answers) and readiness (the brokers work).
+"""Health endpoints: the broker ping, and Kubernetes liveness and readiness probes.
 
+- ``make_ping_asgi``: a health endpoint backed by a real, shared round trip
+  (204 healthy, 500 not, as faststream's).
 - **Liveness** answers from the event loop and touches nothing else: if it does
   not answer, the loop is blocked or the process is wedged, and a restart helps.
   A broker outage must never fail it, or Kubernetes restarts every pod of a
@@ -13,36 +15,104 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from faststream.asgi.handlers import GetHandler
-
-from ..asgi.responses import AsgiResponse, method_not_allowed
-from ..asgi.types import Receive, Scope, Send
+from ..asgi._endpoint import Endpoint
+from ..asgi._responses import AsgiResponse
+from ..asgi.types import Scope
 from ..ping import SharedPing, shared_ping
 
-__all__ = ("LivenessHandler", "ReadinessHandler", "make_liveness_asgi", "make_readiness_asgi")
+if TYPE_CHECKING:
+    from faststream.specification.schema import Tag, TagDict
+
+__all__ = (
+    "LivenessHandler",
+    "PingHandler",
+    "ReadinessHandler",
+    "make_liveness_asgi",
+    "make_ping_asgi",
+    "make_readiness_asgi",
+)
+
+_HEALTHY = AsgiResponse(b"", 204)
+_UNHEALTHY = AsgiResponse(b"", 500)
+
+
+class PingHandler(Endpoint):
+    """GET/HEAD: 204 if the broker answered a round trip within ``timeout``, else 500."""
+
+    def __init__(
+        self,
+        broker: Any,
+        timeout: float | None,
+        *,
+        include_in_schema: bool = True,
+        description: str | None = None,
+        tags: Sequence[Tag | TagDict | dict[str, Any]] | None = None,
+        unique_id: str | None = None,
+    ) -> None:
+        super().__init__(
+            include_in_schema=include_in_schema,
+            description=description,
+            tags=tags,
+            unique_id=unique_id,
+        )
+        self.broker = broker
+        self.timeout = timeout
+        self._shared = shared_ping(broker)
+
+    async def respond(self, scope: Scope) -> AsgiResponse:
+        """Broker health: 204 when it answers a ping, 500 when not."""
+        return _HEALTHY if await self.ping() else _UNHEALTHY
+
+    async def ping(self) -> bool:
+        return await self._shared(self.timeout)
+
+    @property
+    def round_trips(self) -> int:
+        """Round trips made to the server so far (probes in flight share one)."""
+        return self._shared.round_trips
+
+
+def make_ping_asgi(
+    broker: Any,
+    /,
+    timeout: float | None = None,
+    include_in_schema: bool = True,
+    description: str | None = None,
+    tags: Sequence[Tag | TagDict | dict[str, Any]] | None = None,
+    unique_id: str | None = None,
+) -> PingHandler:
+    """A health endpoint for ``broker``: **204** healthy, **500** not.
+
+    Healthy means a real round trip to the server (PING/PONG for NATS) finished
+    within ``timeout`` seconds (10 s if None). Probes that arrive while one round
+    trip is in flight wait for it instead of sending their own.
+    """
+    return PingHandler(
+        broker,
+        timeout,
+        include_in_schema=include_in_schema,
+        description=description,
+        tags=tags,
+        unique_id=unique_id,
+    )
+
 
 _TEXT = {"content-type": "text/plain; charset=utf-8", "cache-control": "no-store"}
 _ALIVE = AsgiResponse(b"alive\n", 200, _TEXT)
 _READY = AsgiResponse(b"ready\n", 200, _TEXT)
 
 
-class LivenessHandler(GetHandler):
+class LivenessHandler(Endpoint):
     """GET/HEAD: **200** ``alive``, from the event loop, without touching any broker."""
 
     def __init__(self, *, include_in_schema: bool = False) -> None:
-        async def alive(scope: Scope) -> AsgiResponse:
-            """Liveness: the process and its event loop answer."""
-            return _ALIVE
+        super().__init__(include_in_schema=include_in_schema)
 
-        super().__init__(alive, include_in_schema=include_in_schema)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] not in self.methods:
-            await method_not_allowed(self.methods)(scope, receive, send)
-            return
-        await _ALIVE(scope, receive, send)
+    async def respond(self, scope: Scope) -> AsgiResponse:
+        """Liveness: the process and its event loop answer."""
+        return _ALIVE
 
 
 def make_liveness_asgi(*, include_in_schema: bool = False) -> LivenessHandler:
@@ -50,7 +120,7 @@ def make_liveness_asgi(*, include_in_schema: bool = False) -> LivenessHandler:
     return LivenessHandler(include_in_schema=include_in_schema)
 
 
-class ReadinessHandler(GetHandler):
+class ReadinessHandler(Endpoint):
     """GET/HEAD: **200** ``ready`` if every broker works, else **503** with the reasons.
 
     A broker works when it answers a round trip within ``timeout`` and, with
@@ -66,11 +136,7 @@ class ReadinessHandler(GetHandler):
         require_consuming: bool = True,
         include_in_schema: bool = False,
     ) -> None:
-        async def ready(scope: Scope) -> AsgiResponse:
-            """Readiness: every broker answers a round trip and consumes."""
-            return await self.check()
-
-        super().__init__(ready, include_in_schema=include_in_schema)
+        super().__init__(include_in_schema=include_in_schema)
         if not brokers:
             raise ValueError("make_readiness_asgi needs at least one broker")
         self.brokers = tuple(brokers)
@@ -99,11 +165,9 @@ class ReadinessHandler(GetHandler):
         body = ("not ready\n" + "".join(f"{p}\n" for p in found)).encode()
         return AsgiResponse(body, 503, _TEXT)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] not in self.methods:
-            await method_not_allowed(self.methods)(scope, receive, send)
-            return
-        await (await self.check())(scope, receive, send)
+    async def respond(self, scope: Scope) -> AsgiResponse:
+        """Readiness: every broker answers a round trip and consumes."""
+        return await self.check()
 
 
 def make_readiness_asgi(

@@ -31,8 +31,8 @@ from faststream.exceptions import SubscriberNotFound
 
 from .._exceptions import unwrap_group
 from ..runtime import open_runtime, runtime_for
-from .handlers import PostHandler, Request, post
-from .responses import AsgiResponse, JSONResponse
+from ._handlers import PostHandler, Request, post
+from ._responses import AsgiResponse, JSONResponse
 
 if TYPE_CHECKING:
     from faststream._internal.broker import BrokerUsecase

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..asgi.routing import Mounted, Router, route_path
+from ..asgi._routing import Mounted, Router, route_path
 from ..asgi.types import Scope
 
 __all__ = ("UNMATCHED", "method_label", "route_label")

@@ -26,9 +26,9 @@ from urllib.parse import parse_qs, quote
 
 import anyio
 
-from ..asgi.responses import AsgiResponse, method_not_allowed, not_found
-from ..asgi.routing import route_path
-from ..asgi.types import Receive, Scope, Send
+from ._responses import AsgiResponse, method_not_allowed, not_found
+from ._routing import route_path
+from .types import Receive, Scope, Send
 
 __all__ = (
     "ASSETS_ENV",

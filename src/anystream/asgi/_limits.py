@@ -6,7 +6,7 @@ Pure helpers: :func:`declared_length` reads the scope, :func:`limit_body` wraps
 
 from __future__ import annotations
 
-from .responses import AsgiResponse
+from ._responses import AsgiResponse
 from .types import Message, Receive, Scope
 
 __all__ = (

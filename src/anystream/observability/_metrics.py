@@ -20,11 +20,10 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from faststream.asgi.handlers import GetHandler
-
-from ..asgi.responses import AsgiResponse, method_not_allowed
+from ..asgi._endpoint import Endpoint
+from ..asgi._responses import AsgiResponse
 from ..asgi.types import ASGIApp, Message, Receive, Scope, Send
-from .routes import method_label, route_label
+from ._routes import method_label, route_label
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -52,20 +51,16 @@ def _prometheus() -> Any:
     return prometheus_client
 
 
-class MetricsHandler(GetHandler):
-    """GET/HEAD: the registry in Prometheus text format (OpenMetrics if the scraper asks).
-
-    Bypasses dependency injection, like the probes: scrapes need nothing from
-    the request but its ``Accept`` header.
-    """
+class MetricsHandler(Endpoint):
+    """GET/HEAD: the registry in Prometheus text format (OpenMetrics if the scraper asks)."""
 
     def __init__(self, registry: CollectorRegistry, *, include_in_schema: bool = False) -> None:
-        async def metrics(scope: Scope) -> AsgiResponse:
-            """Prometheus metrics of this process."""
-            return self.render(scope)
-
-        super().__init__(metrics, include_in_schema=include_in_schema)
+        super().__init__(include_in_schema=include_in_schema)
         self.registry = registry
+
+    async def respond(self, scope: Scope) -> AsgiResponse:
+        """Prometheus metrics of this process."""
+        return self.render(scope)
 
     def render(self, scope: Scope) -> AsgiResponse:
         from prometheus_client.exposition import choose_encoder
@@ -77,12 +72,6 @@ class MetricsHandler(GetHandler):
                 break
         encoder, content_type = choose_encoder(accept)
         return AsgiResponse(encoder(self.registry), 200, {"content-type": content_type})
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] not in self.methods:
-            await method_not_allowed(self.methods)(scope, receive, send)
-            return
-        await self.render(scope)(scope, receive, send)
 
 
 def make_metrics_asgi(

@@ -17,14 +17,21 @@ from faststream.specification.asyncapi.site import (
 from faststream.specification.base import SpecificationFactory
 
 from .._redact import redact
-from .handlers import GetHandler, get
-from .responses import AsgiResponse
+from ._assets import OfflineAsyncAPIAssets, offline_asyncapi_assets
+from ._endpoint import Endpoint
+from ._responses import AsgiResponse
 from .types import Scope
 
 if TYPE_CHECKING:
     from faststream.specification.schema import Tag, TagDict
 
-__all__ = ("make_asyncapi_asgi", "make_asyncapi_json_asgi", "specification_of")
+__all__ = (
+    "AsyncAPIJSON",
+    "AsyncAPIPage",
+    "make_asyncapi_asgi",
+    "make_asyncapi_json_asgi",
+    "specification_of",
+)
 
 _HTML = {"content-type": "text/html; charset=utf-8"}
 _JSON = {"content-type": "application/json"}
@@ -63,21 +70,17 @@ def make_asyncapi_asgi(
     try_it_out_plugin_url: str = ASYNCAPI_TRY_IT_PLUGIN_URL,
     try_it_out_path: str | None = None,
     asyncapi_assets: str | os.PathLike[str] | None = None,
-) -> GetHandler:
+) -> AsyncAPIPage:
     """The AsyncAPI HTML page of an app (``FastStream(broker)``), a broker, or a schema.
 
     ``try_it_out_path`` (default None: no form) is where the page's try-it-out form
     posts; set it only where such a handler answers (``AsgiFastStream(try_it_out=True)``
-    or :func:`anystream.asgi.try_it_out.make_try_it_out_handler`).
+    or :func:`anystream.asgi._try_it_out.make_try_it_out_handler`).
 
     ``asyncapi_assets`` (default: ``$ANYSTREAM_ASYNCAPI_ASSETS``) is a folder with
     the page's JavaScript and CSS (``scripts/fetch_asyncapi_assets.py``): the page
     then serves them itself (``?asset=index.js``) and loads nothing from outside.
     """
-    from ..observability.assets import offline_asyncapi_assets
-
-    schema = specification_of(app_or_broker)
-    cached: bytes | None = None
     offline = offline_asyncapi_assets(asyncapi_assets)
     if offline is not None:
         asyncapi_js_url, asyncapi_css_url, try_it_out_plugin_url, try_it_out_path = (
@@ -93,51 +96,84 @@ def make_asyncapi_asgi(
                 ),
             )
         )
-
-    @get(
+    page_options = {
+        "sidebar": sidebar,
+        "info": info,
+        "servers": servers,
+        "operations": operations,
+        "messages": messages,
+        "schemas": schemas,
+        "errors": errors,
+        "expand_message_examples": expand_message_examples,
+        "asyncapi_js_url": asyncapi_js_url,
+        "asyncapi_css_url": asyncapi_css_url,
+        "try_it_out_plugin_url": try_it_out_plugin_url,
+        "try_it_out_path": try_it_out_path,
+    }
+    return AsyncAPIPage(
+        specification_of(app_or_broker),
+        page_options,
+        offline,
         include_in_schema=include_in_schema,
         description=description,
         tags=tags,
         unique_id=unique_id,
     )
-    async def docs(scope: Scope) -> AsgiResponse:
-        nonlocal cached
+
+
+class AsyncAPIPage(Endpoint):
+    """GET/HEAD: the AsyncAPI HTML page, built once, credentials removed."""
+
+    def __init__(
+        self,
+        schema: SpecificationFactory,
+        page_options: dict[str, Any],
+        offline: OfflineAsyncAPIAssets | None,
+        *,
+        include_in_schema: bool = True,
+        description: str | None = None,
+        tags: Sequence[Tag | TagDict | dict[str, Any]] | None = None,
+        unique_id: str | None = None,
+    ) -> None:
+        super().__init__(
+            include_in_schema=include_in_schema,
+            description=description,
+            tags=tags,
+            unique_id=unique_id,
+        )
+        self.schema = schema
+        self._page_options = page_options
+        self._offline = offline
+        self._cached: bytes | None = None
+
+    async def respond(self, scope: Scope) -> AsgiResponse:
+        offline = self._offline
         if offline is not None and (asset := await offline.serve(scope)) is not None:
             return asset
-        if cached is None:
-            html = get_asyncapi_html(
-                schema.to_specification(),
-                sidebar=sidebar,
-                info=info,
-                servers=servers,
-                operations=operations,
-                messages=messages,
-                schemas=schemas,
-                errors=errors,
-                expand_message_examples=expand_message_examples,
-                asyncapi_js_url=asyncapi_js_url,
-                asyncapi_css_url=asyncapi_css_url,
-                try_it_out_plugin_url=try_it_out_plugin_url,
-                try_it_out_path=try_it_out_path,
-            )
+        if self._cached is None:
+            html = get_asyncapi_html(self.schema.to_specification(), **self._page_options)
             if offline is not None:
                 html = offline.localize(html)
-            cached = redact(html).encode()
-        return AsgiResponse(cached, 200, _HTML)
-
-    return docs
+            self._cached = redact(html).encode()
+        return AsgiResponse(self._cached, 200, _HTML)
 
 
-def make_asyncapi_json_asgi(app_or_broker: Any, *, include_in_schema: bool = False) -> GetHandler:
+def make_asyncapi_json_asgi(
+    app_or_broker: Any, *, include_in_schema: bool = False
+) -> AsyncAPIJSON:
     """The AsyncAPI schema as JSON, credentials removed."""
-    schema = specification_of(app_or_broker)
-    cached: bytes | None = None
+    return AsyncAPIJSON(specification_of(app_or_broker), include_in_schema=include_in_schema)
 
-    @get(include_in_schema=include_in_schema)
-    async def asyncapi_json(scope: Scope) -> AsgiResponse:
-        nonlocal cached
-        if cached is None:
-            cached = redact(schema.to_specification().to_json()).encode()
-        return AsgiResponse(cached, 200, _JSON)
 
-    return asyncapi_json
+class AsyncAPIJSON(Endpoint):
+    """GET/HEAD: the AsyncAPI schema as JSON, built once, credentials removed."""
+
+    def __init__(self, schema: SpecificationFactory, *, include_in_schema: bool = False) -> None:
+        super().__init__(include_in_schema=include_in_schema)
+        self.schema = schema
+        self._cached: bytes | None = None
+
+    async def respond(self, scope: Scope) -> AsgiResponse:
+        if self._cached is None:
+            self._cached = redact(self.schema.to_specification().to_json()).encode()
+        return AsgiResponse(self._cached, 200, _JSON)

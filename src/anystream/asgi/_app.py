@@ -22,18 +22,18 @@ from .._exceptions import unwrap_group
 from .._redact import redact
 from ..lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, broker_lifespan
 from ..slicing import DEFAULT_CONSUME_BUDGET
-from .asyncapi import make_asyncapi_asgi, make_asyncapi_json_asgi
-from .handlers import answer
-from .limits import (
+from ._asyncapi import make_asyncapi_asgi, make_asyncapi_json_asgi
+from ._handlers import answer
+from ._limits import (
     DEFAULT_MAX_BODY_SIZE,
     RequestBodyTooLarge,
     declared_length,
     limit_body,
     payload_too_large,
 )
-from .responses import method_not_allowed, not_found, send_internal_error
-from .routing import InternalBinds, MethodNotAllowed, Mounted, Router, route_path
-from .try_it_out import is_faststream_try_it_out, make_try_it_out_handler
+from ._responses import method_not_allowed, not_found, send_internal_error
+from ._routing import InternalBinds, MethodNotAllowed, Mounted, Router, route_path
+from ._try_it_out import is_faststream_try_it_out, make_try_it_out_handler
 from .types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:

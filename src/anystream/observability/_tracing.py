@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..asgi.types import ASGIApp, Message, Receive, Scope, Send
-from .routes import OTHER, UNMATCHED, method_label, route_label
+from ._routes import OTHER, UNMATCHED, method_label, route_label
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider

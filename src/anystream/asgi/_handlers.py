@@ -25,8 +25,8 @@ from faststream.asgi.handlers import GetHandler as _GetHandler
 from faststream.asgi.handlers import PostHandler as _PostHandler
 from faststream.asgi.request import AsgiRequest
 
-from .limits import RequestBodyTooLarge, payload_too_large
-from .responses import AsgiResponse, internal_error, method_not_allowed
+from ._limits import RequestBodyTooLarge, payload_too_large
+from ._responses import AsgiResponse, internal_error, method_not_allowed
 from .types import Receive, Scope, Send, UserApp
 
 if TYPE_CHECKING:
