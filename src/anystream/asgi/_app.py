@@ -9,15 +9,13 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import anyio
-from faststream._internal.application import catch_startup_validation_error
-from faststream._internal.constants import EMPTY
-from faststream._internal.logger import logger as faststream_logger
 from faststream.asgi import AsgiFastStream as _UpstreamAsgiFastStream
 from faststream.asgi.factories import AsyncAPIRoute
 from faststream.asgi.handlers import HttpHandler
 from faststream.exceptions import StartupValidationError
 from typing_extensions import Unpack
 
+from .._adapters import faststream as upstream
 from .._exceptions import unwrap_group
 from .._redact import redact
 from ..lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, broker_lifespan
@@ -39,10 +37,11 @@ from .types import ASGIApp, Message, Receive, Scope, Send
 if TYPE_CHECKING:
     from fast_depends import Provider
     from fast_depends.library.serializer import SerializerProto
-    from faststream._internal.basic_types import AnyCallable, Lifespan, LoggerProto
-    from faststream._internal.broker import BrokerUsecase
-    from faststream._internal.context import ContextRepo
+    from faststream import ContextRepo
     from faststream.specification.base import SpecificationFactory
+    from faststream.types import AnyCallable, Lifespan, LoggerProto
+
+    from .._adapters.faststream import BrokerUsecase
 
 __all__ = ("INTERNAL_BINDS_ENV", "AsgiFastStream")
 
@@ -108,9 +107,9 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         self,
         *brokers: BrokerUsecase[Any, Any, Any],
         asgi_routes: Sequence[tuple[str, ASGIApp]] = (),
-        logger: LoggerProto | None = faststream_logger,
+        logger: LoggerProto | None = upstream.DEFAULT_LOGGER,
         provider: Provider | None = None,
-        serializer: SerializerProto | None = EMPTY,
+        serializer: SerializerProto | None = upstream.EMPTY,
         context: ContextRepo | None = None,
         lifespan: Lifespan | None = None,
         on_startup: Sequence[AnyCallable] = (),
@@ -210,10 +209,7 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         )
         # As faststream's from_app: the app's lifespan and hooks run in ours.
         asgi_app.lifespan_context = app.lifespan_context
-        asgi_app._on_startup_calling = app._on_startup_calling
-        asgi_app._after_startup_calling = app._after_startup_calling
-        asgi_app._on_shutdown_calling = app._on_shutdown_calling
-        asgi_app._after_shutdown_calling = app._after_shutdown_calling
+        upstream.copy_hooks(app, asgi_app)
         return asgi_app
 
     # Routing
@@ -401,13 +397,13 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         ``on_shutdown``, brokers stop, ``after_shutdown``, ``lifespan`` exits. The
         shutdown half is shielded from cancellation and bounded by ``shutdown_timeout``.
         """
-        options = dict(run_extra_options or self._run_extra_options)
+        options = dict(run_extra_options or upstream.run_extra_options(self))
         async with self.lifespan_context(**options) as value:
             if state is not None and isinstance(value, Mapping):
                 state.update(value)
-            self._log(self._log_level, "FastStream app starting...")
-            async with catch_startup_validation_error():
-                for hook in self._on_startup_calling:
+            upstream.log(self, "FastStream app starting...")
+            async with upstream.catch_startup_validation_error():
+                for hook in upstream.hooks(self, "on_startup"):
                     await hook(**options)
             async with broker_lifespan(
                 *self.brokers,
@@ -416,25 +412,25 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
                 redelivery_memory=self.redelivery_memory,
                 startup_timeout=self.startup_timeout,
             ):
-                for hook in self._after_startup_calling:
+                for hook in upstream.hooks(self, "after_startup"):
                     await hook()
                 self.running = True
-                self._log(self._log_level, "FastStream app started successfully!")
+                upstream.log(self, "FastStream app started successfully!")
                 self._log_exposure()
                 try:
                     yield
                 finally:
                     self.running = False
-                    self._log(self._log_level, "FastStream app shutting down...")
+                    upstream.log(self, "FastStream app shutting down...")
                     with anyio.CancelScope(shield=True), anyio.move_on_after(
                         self.shutdown_timeout
                     ):
-                        for hook in self._on_shutdown_calling:
+                        for hook in upstream.hooks(self, "on_shutdown"):
                             await hook()
             with anyio.CancelScope(shield=True), anyio.move_on_after(self.shutdown_timeout):
-                for hook in self._after_shutdown_calling:
+                for hook in upstream.hooks(self, "after_shutdown"):
                     await hook()
-            self._log(self._log_level, "FastStream app shut down gracefully.")
+            upstream.log(self, "FastStream app shut down gracefully.")
 
     def _log_exposure(self) -> None:
         """One line each for what the HTTP side exposes beyond the app's own routes."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._contract import Assumption, Broken, all_of, defines, lookup, source_has, uses
 from ._install import FaststreamAdapterError
@@ -75,10 +75,13 @@ def _names() -> dict[str, Any]:
 
 
 _found = _names()
-#: faststream's base of every application (``FastStream``, ``AsgiFastStream``).
-Application: Any = _found["Application"]
-#: faststream's base of anything holding brokers and an AsyncAPI schema.
-StartAbleApplication: Any = _found["StartAbleApplication"]
+if TYPE_CHECKING:
+    from faststream._internal.application import Application, StartAbleApplication
+else:
+    #: faststream's base of every application (``FastStream``, ``AsgiFastStream``).
+    Application = _found["Application"]
+    #: faststream's base of anything holding brokers and an AsyncAPI schema.
+    StartAbleApplication = _found["StartAbleApplication"]
 #: Wraps a start-up hook: pydantic's ``ValidationError`` -> ``StartupValidationError``.
 catch_startup_validation_error: Callable[[], AbstractAsyncContextManager[Any]] = _found[
     "catch_startup_validation_error"
