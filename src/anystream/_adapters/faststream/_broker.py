@@ -20,7 +20,7 @@ import types
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .._contract import Assumption, Broken, all_of, signature, source_has, uses
+from .._contract import Assumption, Broken, all_of, signature, source_has
 
 if TYPE_CHECKING:
     from faststream._internal.broker import BrokerUsecase as BrokerUsecase
@@ -119,9 +119,13 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "BrokerUsecase.connect() calls the _connect() hook once and keeps its result in "
         "_connection (None until then)",
         all_of(
-            uses(_USECASE, "connect", "_connection", "_connect"),
+            source_has(_USECASE, "connect", "self._connect()", "if self._connection is None:"),
             source_has(_USECASE, "__init__", "self._connection = None"),
         ),
+    ),
+    Assumption(
+        "NatsBroker.stop() drains the connection _connect() returned (self._connection)",
+        source_has(_NATS_BROKER, "stop", "self._connection.drain()"),
     ),
     Assumption(
         "BrokerUsecase keeps its connection keyword arguments in the dict _connection_kwargs",
