@@ -12,13 +12,21 @@ import anyio
 
 from . import redelivery
 from ._redact import redact
-from .runtime import BrokerRuntime, DirectRuntime, open_runtime, register, unregister
+from .runtime import (
+    BrokerRuntime,
+    DirectRuntime,
+    call_in_current_asyncio_loop,
+    open_runtime,
+    register,
+    unregister,
+)
 from .runtime.tasks import hosting
 from .slicing import DEFAULT_CONSUME_BUDGET, install, slicer_for
 
 __all__ = (
     "DEFAULT_SHUTDOWN_TIMEOUT",
     "DEFAULT_STARTUP_TIMEOUT",
+    "BrokerAlreadyConsumingError",
     "BrokerStartupTimeout",
     "broker_lifespan",
 )
@@ -39,6 +47,24 @@ class BrokerStartupTimeout(TimeoutError):
         super().__init__(
             f"{type(broker).__name__} did not connect within {timeout} s "
             "(is the server reachable? raise startup_timeout to wait longer)"
+        )
+
+
+class BrokerAlreadyConsumingError(RuntimeError):
+    """A NATS broker reached anystream already consuming on a nats-py connection.
+
+    anystream runs NATS brokers on its own client (:mod:`anystream.nats`): that is what
+    paces consumption, answers health pings with a real round trip and counts slow
+    consumers. A broker whose subscribers already consume on nats-py would run without
+    any of it, so the start fails instead.
+    """
+
+    def __init__(self, broker: Any) -> None:
+        super().__init__(
+            f"{type(broker).__name__} is already consuming on a nats-py connection; "
+            "anystream runs NATS brokers on anystream.nats: hand the broker to the app "
+            "without starting it (no broker.start() or 'async with broker' before the "
+            "app starts)"
         )
 
 
@@ -96,6 +122,7 @@ async def broker_lifespan(
             bridge: BrokerRuntime | None = None
             runtimes: list[BrokerRuntime] = []
             for broker in brokers:
+                await _close_nats_py_connection(broker)
                 # NATS brokers run on anystream.nats, natively on every backend; the
                 # others may need a bridge (trio-asyncio on trio), opened only for them.
                 if _adopt_native(broker):
@@ -119,6 +146,37 @@ async def broker_lifespan(
         if len(group.exceptions) == 1:
             raise group.exceptions[0] from group.exceptions[0].__cause__
         raise
+
+
+async def _close_nats_py_connection(broker: Any) -> None:
+    """A NATS broker the app connected with nats-py itself: close that connection.
+
+    It is then adopted and connected with anystream.nats like any other. A broker that
+    already consumes on nats-py is refused (:class:`BrokerAlreadyConsumingError`).
+    """
+    import faststream.nats
+    from nats.aio.client import Client as NatsPyClient
+
+    if not isinstance(broker, faststream.nats.NatsBroker):
+        return
+    # type(), not isinstance(): a test broker's mock made with spec=Client passes isinstance.
+    if not issubclass(type(broker._connection), NatsPyClient):
+        return
+    if broker.running:
+        raise BrokerAlreadyConsumingError(broker)
+    logger.info(
+        "%s arrived connected with nats-py: closing that connection to connect it "
+        "with anystream.nats",
+        type(broker).__name__,
+    )
+    try:
+        # faststream's stop() drains the connection and forgets it (no subscriber runs).
+        await call_in_current_asyncio_loop(broker.stop)
+    except RuntimeError as exc:
+        raise RuntimeError(
+            f"{type(broker).__name__} is connected with nats-py in an asyncio loop "
+            f"anystream cannot reach ({exc}); hand the broker to the app unconnected"
+        ) from exc
 
 
 def _adopt_native(broker: Any) -> bool:

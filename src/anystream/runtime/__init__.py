@@ -6,6 +6,7 @@ finds the runtime that adopted a broker (or a pass-through one on asyncio).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -17,7 +18,14 @@ from .base import BrokerRuntime
 
 T = TypeVar("T")
 
-__all__ = ("BrokerRuntime", "DirectRuntime", "broker_call", "open_runtime", "runtime_for")
+__all__ = (
+    "BrokerRuntime",
+    "DirectRuntime",
+    "broker_call",
+    "call_in_current_asyncio_loop",
+    "open_runtime",
+    "runtime_for",
+)
 
 _adopted: WeakKeyDictionary[Any, BrokerRuntime] = WeakKeyDictionary()
 
@@ -98,3 +106,21 @@ async def broker_call(
     (``broker.connection``, key-value and object stores).
     """
     return await runtime_for(broker).call(fn, *args, **kwargs)
+
+
+async def call_in_current_asyncio_loop(
+    fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any
+) -> T:
+    """Await ``fn(*args, **kwargs)`` in the asyncio loop this task runs in.
+
+    On asyncio that is a plain await. On trio it is the trio-asyncio loop the calling
+    task runs inside (``trio_asyncio.open_loop()``): the loop that owns asyncio objects
+    the caller made there. Raises ``RuntimeError`` if the task runs in none.
+    """
+    if sniffio.current_async_library() != "trio":
+        return await fn(*args, **kwargs)
+    if "trio_asyncio" not in sys.modules:
+        raise RuntimeError("this task runs in no asyncio loop (trio, without trio-asyncio)")
+    from . import _trio
+
+    return await _trio.call_in_current_loop(fn, *args, **kwargs)
