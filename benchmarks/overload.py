@@ -80,7 +80,7 @@ def _build_app() -> Any:
         body: dict[str, Any] = {"buckets": buckets, "cpu_marks": cpu_marks,
                                 "skus": len(totals)}
         if flavour == "anystream":
-            from anystream.slicing import stats
+            from anystream.broker import stats
 
             body["slicing"] = stats(broker).as_dict()
         data = json.dumps(body).encode()

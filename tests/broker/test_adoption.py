@@ -96,7 +96,7 @@ async def test_the_connection_belongs_to_the_lifespan(nats_url: str) -> None:
 
 
 async def test_a_failing_start_is_raised_unwrapped_from_broker_lifespan() -> None:
-    from anystream.lifespan import BrokerStartupTimeout
+    from anystream.broker import BrokerStartupTimeout
     from anystream.testing import free_port
 
     broker = NatsBroker(f"nats://127.0.0.1:{free_port()}", reconnect_time_wait=0.1)
@@ -156,7 +156,7 @@ async def test_health_pings_of_an_adopted_broker_are_round_trips_on_anystream_na
     nats_url: str,
 ) -> None:
     from anystream import ping_broker
-    from anystream.ping import shared_ping
+    from anystream.health._ping import shared_ping
 
     broker = NatsBroker(nats_url)
     async with broker_lifespan(broker):

@@ -8,7 +8,7 @@ from faststream.nats import NatsBroker
 from nats.errors import SlowConsumerError
 
 from anystream.asgi import AsgiFastStream
-from anystream.slicing import stats
+from anystream.broker import stats
 from anystream.testing import lifespan
 from tests.helpers import publish_from_outside, wait_until
 

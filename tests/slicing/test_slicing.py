@@ -17,7 +17,7 @@ import pytest
 from faststream.nats import NatsBroker
 
 from anystream.asgi import AsgiFastStream, AsgiResponse
-from anystream.slicing import DEFAULT_CONSUME_BUDGET, stats
+from anystream.broker import DEFAULT_CONSUME_BUDGET, stats
 from anystream.testing import lifespan
 from tests.helpers import _publish_blocking, publish_from_outside, wait_until
 
@@ -157,7 +157,7 @@ async def test_zero_budget_yields_before_every_message(nats_url: str, subject: s
 
 
 def test_a_negative_budget_is_refused() -> None:
-    from anystream.slicing import TimeSlicer
+    from anystream.broker._slicing import TimeSlicer
 
     with pytest.raises(ValueError, match="consume budget"):
         TimeSlicer(-1.0)

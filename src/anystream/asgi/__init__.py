@@ -2,7 +2,7 @@
 
 from faststream.asgi.factories import AsyncAPIRoute
 
-from ..lifespan import broker_lifespan
+from ..broker import broker_lifespan
 from .app import AsgiFastStream
 from .asyncapi import make_asyncapi_asgi
 from .handlers import Header, HttpHandler, Query, Request, get, post

@@ -18,10 +18,14 @@ from faststream.asgi.handlers import HttpHandler
 from faststream.exceptions import StartupValidationError
 from typing_extensions import Unpack
 
-from .._exceptions import unwrap_group
+from .._groups import unwrap_group
 from .._redact import redact
-from ..lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, broker_lifespan
-from ..slicing import DEFAULT_CONSUME_BUDGET
+from ..broker import (
+    DEFAULT_CONSUME_BUDGET,
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_STARTUP_TIMEOUT,
+    broker_lifespan,
+)
 from .asyncapi import make_asyncapi_asgi, make_asyncapi_json_asgi
 from .handlers import answer
 from .limits import (

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from faststream.asgi.handlers import GetHandler
 
-from ..ping import shared_ping
+from ..health._ping import shared_ping
 from .responses import AsgiResponse, method_not_allowed
 from .types import Receive, Scope, Send
 

@@ -29,7 +29,7 @@ import sniffio
 from fast_depends.exceptions import ValidationError as FDValidationError
 from faststream.exceptions import SubscriberNotFound
 
-from .._exceptions import unwrap_group
+from .._groups import unwrap_group
 from ..runtime import open_runtime, runtime_for
 from .handlers import PostHandler, Request, post
 from .responses import AsgiResponse, JSONResponse

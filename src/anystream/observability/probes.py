@@ -19,7 +19,7 @@ from faststream.asgi.handlers import GetHandler
 
 from ..asgi.responses import AsgiResponse, method_not_allowed
 from ..asgi.types import Receive, Scope, Send
-from ..ping import SharedPing, shared_ping
+from ..health._ping import SharedPing, shared_ping
 
 __all__ = ("LivenessHandler", "ReadinessHandler", "make_liveness_asgi", "make_readiness_asgi")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 
-from .._exceptions import unwrap_group
+from .._groups import unwrap_group
 from ..asgi.types import ASGIApp, Message
 
 __all__ = ("LifespanFailed", "lifespan")

@@ -10,9 +10,8 @@ from typing import Any
 
 import anyio
 
-from . import redelivery
-from ._redact import redact
-from .runtime import (
+from .._redact import redact
+from ..runtime import (
     BrokerRuntime,
     DirectRuntime,
     call_in_current_asyncio_loop,
@@ -20,8 +19,9 @@ from .runtime import (
     register,
     unregister,
 )
-from .runtime.tasks import hosting
-from .slicing import DEFAULT_CONSUME_BUDGET, install, slicer_for
+from ..runtime.tasks import hosting
+from . import _redelivery
+from ._slicing import DEFAULT_CONSUME_BUDGET, install, slicer_for
 
 __all__ = (
     "DEFAULT_SHUTDOWN_TIMEOUT",
@@ -98,7 +98,7 @@ async def broker_lifespan(
     ``redelivery_memory`` (messages; default ``None``: off, as in faststream): with
     a number, a JetStream message this process already handled and acked,
     delivered again because its ack was lost, is acked without running the handler
-    twice (see ``anystream.redelivery``; ``DEFAULT_REDELIVERY_MEMORY`` is 100,000).
+    twice (see ``docs/reliability.md``; ``DEFAULT_REDELIVERY_MEMORY`` is 100,000).
 
     ``startup_timeout`` (seconds, default 30; ``None`` waits as long as the client
     retries) bounds each broker's start: nats-py's defaults retry an unreachable
@@ -181,7 +181,7 @@ async def _close_nats_py_connection(broker: Any) -> None:
 
 def _adopt_native(broker: Any) -> bool:
     """Put a NATS broker on anystream.nats; True if it runs there."""
-    from .nats.broker import adopt
+    from ..nats.broker import adopt
 
     return adopt(broker)
 
@@ -200,7 +200,7 @@ async def _started(
     try:
         for broker, runtime in zip(brokers, runtimes, strict=True):
             install(broker, consume_budget)
-            redelivery.install(broker, redelivery_memory)
+            _redelivery.install(broker, redelivery_memory)
             register(broker, runtime)
             adopted.append((broker, runtime))
             with anyio.move_on_after(startup_timeout) as start_scope:
@@ -228,7 +228,7 @@ async def _started(
 
 async def _subscribed(broker: Any) -> None:
     """On anystream.nats: one round trip, so the server has every subscription in place."""
-    from .nats.broker import is_native
+    from ..nats.broker import is_native
 
     if is_native(broker):
         await broker.connection.flush()

@@ -17,9 +17,9 @@ from weakref import WeakKeyDictionary
 
 import anyio
 
-from ._redact import redact
-from .nats.compat.client import Client as NativeNatsConnection
-from .runtime import runtime_for
+from .._redact import redact
+from ..nats.compat.client import Client as NativeNatsConnection
+from ..runtime import runtime_for
 
 __all__ = ("SharedPing", "ping_broker")
 

@@ -18,7 +18,7 @@ pieces while its subscriptions hold a backlog): nothing here touches the connect
 The slicer also counts messages the client drops for a slow consumer (a subscription's
 pending queue is full), read from the client's subscriptions (``dropped``), logs them
 once per interval instead of once per message, and exposes the counts:
-``anystream.slicing.stats(broker)``.
+``anystream.broker.stats(broker)``.
 """
 
 from __future__ import annotations
@@ -221,6 +221,6 @@ def slicer_for(broker: Any) -> TimeSlicer | None:
 
 
 def _is_native_nats(broker: Any) -> bool:
-    from .nats.broker import is_native
+    from ..nats.broker import is_native
 
     return is_native(broker)
