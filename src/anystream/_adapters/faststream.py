@@ -63,6 +63,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
+from anystream.exceptions import FaststreamAdapterError
 from anystream.runtime.tasks import BackgroundTask, spawn
 
 from ._contract import (
@@ -87,7 +88,6 @@ __all__ = (
     "TASK_STOP_TIMEOUT",
     "Assumption",
     "CallFuture",
-    "FaststreamAdapterError",
     "SupervisedTask",
     "install",
     "is_installed",
@@ -114,10 +114,6 @@ _FORMATTER = "faststream._internal.logger.formatter:ColourizedFormatter"
 _NATS_SUBSCRIBER = "faststream.nats.subscriber.usecases.basic:LogicSubscriber"
 _MESSAGE_MODULE = "faststream.message.message:"
 _MESSAGE = "faststream.message.message:StreamMessage"
-
-
-class FaststreamAdapterError(RuntimeError):
-    """The installed faststream does not match what this adapter was written against."""
 
 
 # --------------------------------------------------------------------------------------

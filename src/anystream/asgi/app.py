@@ -26,15 +26,10 @@ from ..broker import (
     DEFAULT_STARTUP_TIMEOUT,
     broker_lifespan,
 )
+from ..exceptions import RequestBodyTooLarge
 from .asyncapi import make_asyncapi_asgi, make_asyncapi_json_asgi
 from .handlers import answer
-from .limits import (
-    DEFAULT_MAX_BODY_SIZE,
-    RequestBodyTooLarge,
-    declared_length,
-    limit_body,
-    payload_too_large,
-)
+from .limits import DEFAULT_MAX_BODY_SIZE, declared_length, limit_body, payload_too_large
 from .responses import method_not_allowed, not_found, send_internal_error
 from .routing import InternalBinds, MethodNotAllowed, Mounted, Router, route_path
 from .try_it_out import is_faststream_try_it_out, make_try_it_out_handler

@@ -25,7 +25,8 @@ from faststream.asgi.handlers import GetHandler as _GetHandler
 from faststream.asgi.handlers import PostHandler as _PostHandler
 from faststream.asgi.request import AsgiRequest
 
-from .limits import RequestBodyTooLarge, payload_too_large
+from ..exceptions import MalformedJSONError, RequestBodyTooLarge
+from .limits import payload_too_large
 from .responses import AsgiResponse, internal_error, method_not_allowed
 from .types import Receive, Scope, Send, UserApp
 
@@ -51,10 +52,6 @@ _validation_error = AsgiResponse(b"Validation error", 422)
 _malformed_json = AsgiResponse(
     b"Malformed JSON body", 422, {"content-type": "text/plain; charset=utf-8"}
 )
-
-
-class MalformedJSONError(ValueError):
-    """The request body is not valid JSON (or not UTF-8)."""
 
 
 def new_request(scope: Scope, receive: Receive, send: Send) -> AsgiRequest:

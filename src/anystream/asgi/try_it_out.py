@@ -30,7 +30,8 @@ from fast_depends.exceptions import ValidationError as FDValidationError
 from faststream.exceptions import SubscriberNotFound
 
 from .._groups import unwrap_group
-from ..runtime import open_runtime, runtime_for
+from ..broker._record import runtime_for
+from ..runtime import open_runtime
 from .handlers import PostHandler, Request, post
 from .responses import AsgiResponse, JSONResponse
 

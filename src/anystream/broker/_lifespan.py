@@ -10,24 +10,19 @@ from typing import Any
 
 import anyio
 
+from .._groups import unwrap_group
 from .._redact import redact
-from ..runtime import (
-    BrokerRuntime,
-    DirectRuntime,
-    call_in_current_asyncio_loop,
-    open_runtime,
-    register,
-    unregister,
-)
+from ..exceptions import BrokerAlreadyConsumingError, BrokerStartupTimeout
+from ..runtime import BrokerRuntime, DirectRuntime, call_in_current_asyncio_loop, open_runtime
 from ..runtime.tasks import hosting
-from . import _redelivery
-from ._slicing import DEFAULT_CONSUME_BUDGET, install, slicer_for
+from . import _redelivery, _slicing
+from ._protocol import BrokerLike
+from ._record import record_for
+from ._slicing import DEFAULT_CONSUME_BUDGET
 
 __all__ = (
     "DEFAULT_SHUTDOWN_TIMEOUT",
     "DEFAULT_STARTUP_TIMEOUT",
-    "BrokerAlreadyConsumingError",
-    "BrokerStartupTimeout",
     "broker_lifespan",
 )
 
@@ -39,42 +34,13 @@ logger = logging.getLogger("anystream")
 #: Seconds a broker may take to connect and start its subscribers.
 DEFAULT_STARTUP_TIMEOUT = 30.0
 
-
-class BrokerStartupTimeout(TimeoutError):
-    """A broker did not connect and start its subscribers within ``startup_timeout``."""
-
-    def __init__(self, broker: Any, timeout: float | None) -> None:
-        super().__init__(
-            f"{type(broker).__name__} did not connect within {timeout} s "
-            "(is the server reachable? raise startup_timeout to wait longer)"
-        )
-
-
-class BrokerAlreadyConsumingError(RuntimeError):
-    """A NATS broker reached anystream already consuming on a nats-py connection.
-
-    anystream runs NATS brokers on its own client (:mod:`anystream.nats`): that is what
-    paces consumption, answers health pings with a real round trip and counts slow
-    consumers. A broker whose subscribers already consume on nats-py would run without
-    any of it, so the start fails instead.
-    """
-
-    def __init__(self, broker: Any) -> None:
-        super().__init__(
-            f"{type(broker).__name__} is already consuming on a nats-py connection; "
-            "anystream runs NATS brokers on anystream.nats: hand the broker to the app "
-            "without starting it (no broker.start() or 'async with broker' before the "
-            "app starts)"
-        )
-
-
 #: Seconds a shutdown may take (stop consuming, finish in-flight handlers, drain).
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 
 
 @asynccontextmanager
 async def broker_lifespan(
-    *brokers: Any,
+    *brokers: BrokerLike,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     consume_budget: float | None = DEFAULT_CONSUME_BUDGET,
     startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
@@ -143,8 +109,9 @@ async def broker_lifespan(
     except BaseExceptionGroup as group:
         # Only the block's own exception can be in here (background tasks never
         # raise into the host): hand it back unwrapped, as without the task group.
-        if len(group.exceptions) == 1:
-            raise group.exceptions[0] from group.exceptions[0].__cause__
+        inner = unwrap_group(group)
+        if inner is not group:
+            raise inner from inner.__cause__
         raise
 
 
@@ -188,7 +155,7 @@ def _adopt_native(broker: Any) -> bool:
 
 @asynccontextmanager
 async def _started(
-    brokers: tuple[Any, ...],
+    brokers: tuple[BrokerLike, ...],
     runtimes: list[BrokerRuntime],
     *,
     shutdown_timeout: float,
@@ -196,12 +163,12 @@ async def _started(
     startup_timeout: float | None,
     redelivery_memory: int | None,
 ) -> AsyncIterator[None]:
-    adopted: list[tuple[Any, BrokerRuntime]] = []
+    adopted: list[tuple[BrokerLike, BrokerRuntime]] = []
     try:
         for broker, runtime in zip(brokers, runtimes, strict=True):
-            install(broker, consume_budget)
+            _slicing.install(broker, consume_budget)
             _redelivery.install(broker, redelivery_memory)
-            register(broker, runtime)
+            _attach(broker, runtime)
             adopted.append((broker, runtime))
             with anyio.move_on_after(startup_timeout) as start_scope:
                 await runtime.call(broker.start)
@@ -219,11 +186,24 @@ async def _started(
                     "brokers did not stop within %.1f s; remaining work was abandoned",
                     shutdown_timeout,
                 )
-            for broker, _ in adopted:
-                unregister(broker)
-                slicer = slicer_for(broker)
-                if slicer is not None:
-                    slicer.flush_log()
+            for broker, runtime in adopted:
+                _detach(broker, runtime)
+
+
+def _attach(broker: BrokerLike, runtime: BrokerRuntime) -> None:
+    """The broker runs on ``runtime`` from now on (its record says so)."""
+    runtime.adopt(broker)
+    record_for(broker).runtime = runtime
+
+
+def _detach(broker: BrokerLike, runtime: BrokerRuntime) -> None:
+    """The broker stopped: its record forgets the runtime; the slicer logs what is left."""
+    record = record_for(broker)
+    if record.runtime is runtime:
+        record.runtime = None
+    runtime.release(broker)
+    if record.slicer is not None:
+        record.slicer.flush_log()
 
 
 async def _subscribed(broker: Any) -> None:

@@ -30,11 +30,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from weakref import WeakKeyDictionary
 
 import anyio.lowlevel
 
 from ._middleware import Shared
+from ._protocol import BrokerLike
+from ._record import find_record, record_for
 
 __all__ = (
     "DEFAULT_CONSUME_BUDGET",
@@ -178,18 +179,16 @@ class TimeSlicer:
         self._last_log = time.monotonic() if now is None else now
 
 
-_slicers: WeakKeyDictionary[Any, TimeSlicer] = WeakKeyDictionary()
-
-
-def install(broker: Any, budget: float | None = DEFAULT_CONSUME_BUDGET) -> TimeSlicer:
+def install(broker: BrokerLike, budget: float | None = DEFAULT_CONSUME_BUDGET) -> TimeSlicer:
     """Add time-slicing and slow-consumer counting to ``broker`` (before it starts).
 
     Idempotent: a second call only updates the budget. Returns the broker's slicer.
     """
-    slicer = _slicers.get(broker)
+    record = record_for(broker)
+    slicer = record.slicer
     if slicer is None:
         ref = weakref.ref(broker)  # the slicer must not keep its broker alive
-        slicer = _slicers[broker] = TimeSlicer(budget)
+        slicer = record.slicer = TimeSlicer(budget)
         if _is_native_nats(broker):
 
             def drops() -> Counter[str] | None:
@@ -206,21 +205,22 @@ def install(broker: Any, budget: float | None = DEFAULT_CONSUME_BUDGET) -> TimeS
     return slicer
 
 
-def stats(broker: Any) -> ConsumeStats:
+def stats(broker: BrokerLike) -> ConsumeStats:
     """The consumption counters of ``broker`` (zeros if anystream never ran it)."""
-    slicer = _slicers.get(broker)
+    slicer = slicer_for(broker)
     if slicer is None:
         return ConsumeStats()
     slicer.sync_slow_consumers()
     return slicer.stats
 
 
-def slicer_for(broker: Any) -> TimeSlicer | None:
+def slicer_for(broker: BrokerLike) -> TimeSlicer | None:
     """The slicer :func:`install` added to ``broker``, if any."""
-    return _slicers.get(broker)
+    record = find_record(broker)
+    return None if record is None else record.slicer
 
 
-def _is_native_nats(broker: Any) -> bool:
+def _is_native_nats(broker: BrokerLike) -> bool:
     from ..nats.broker import is_native
 
     return is_native(broker)

@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from weakref import WeakKeyDictionary
 
 import anyio
 
 from .._redact import redact
+from ..broker._protocol import BrokerLike
+from ..broker._record import record_for, runtime_for
 from ..nats.compat.client import Client as NativeNatsConnection
-from ..runtime import runtime_for
 
 __all__ = ("SharedPing", "ping_broker")
 
 logger = logging.getLogger("anystream.ping")
 
 
-async def _round_trip(broker: Any, timeout: float) -> bool:
+async def _round_trip(broker: BrokerLike, timeout: float) -> bool:
     """One real round trip to the broker's server; False if it fails or times out."""
     connection: Any = getattr(broker, "_connection", None)
     # type(), not isinstance(): a test broker's mock made with spec=Client passes
@@ -61,7 +61,7 @@ class SharedPing:
     goes on with a round trip of its own for the time it has left.
     """
 
-    def __init__(self, broker: Any) -> None:
+    def __init__(self, broker: BrokerLike) -> None:
         self.broker = broker
         self._in_flight: _RoundTrip | None = None
         #: Round trips actually made (for tests and metrics).
@@ -102,17 +102,15 @@ class SharedPing:
         return trip.result
 
 
-_shared: WeakKeyDictionary[Any, SharedPing] = WeakKeyDictionary()
-
-
-def shared_ping(broker: Any) -> SharedPing:
-    """The process-wide :class:`SharedPing` of ``broker``."""
-    ping = _shared.get(broker)
+def shared_ping(broker: BrokerLike) -> SharedPing:
+    """The process-wide :class:`SharedPing` of ``broker`` (kept in its record)."""
+    record = record_for(broker)
+    ping = record.ping
     if ping is None:
-        ping = _shared[broker] = SharedPing(broker)
+        ping = record.ping = SharedPing(broker)
     return ping
 
 
-async def ping_broker(broker: Any, timeout: float | None = None) -> bool:
+async def ping_broker(broker: BrokerLike, timeout: float | None = None) -> bool:
     """True if ``broker`` answered a round trip within ``timeout`` seconds."""
     return await shared_ping(broker)(timeout)

@@ -1,7 +1,8 @@
 """Broker runtimes: run faststream's brokers on whichever backend hosts the app.
 
-``open_runtime()`` picks the half for the running backend; ``runtime_for(broker)``
-finds the runtime that adopted a broker (or a pass-through one on asyncio).
+``open_runtime()`` picks the half for the running backend. Which runtime runs which
+broker is kept in the broker's record (``anystream.broker._record``): this layer
+imports nothing of anystream but :mod:`anystream.exceptions`.
 """
 
 from __future__ import annotations
@@ -10,24 +11,15 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
-from weakref import WeakKeyDictionary
 
 import sniffio
 
+from ..exceptions import TrioExtraMissingError
 from .base import BrokerRuntime
 
 T = TypeVar("T")
 
-__all__ = (
-    "BrokerRuntime",
-    "DirectRuntime",
-    "broker_call",
-    "call_in_current_asyncio_loop",
-    "open_runtime",
-    "runtime_for",
-)
-
-_adopted: WeakKeyDictionary[Any, BrokerRuntime] = WeakKeyDictionary()
+__all__ = ("BrokerRuntime", "DirectRuntime", "call_in_current_asyncio_loop", "open_runtime")
 
 
 class DirectRuntime:
@@ -45,10 +37,6 @@ class DirectRuntime:
 
     def release(self, broker: Any) -> None:
         return None
-
-
-class TrioExtraMissingError(RuntimeError):
-    """The app runs on trio but ``anystream[trio]`` is not installed."""
 
 
 @asynccontextmanager
@@ -74,38 +62,6 @@ async def open_runtime() -> AsyncIterator[BrokerRuntime]:
 
         async with _asyncio.open_runtime() as asyncio_runtime:
             yield asyncio_runtime
-
-
-def register(broker: Any, runtime: BrokerRuntime) -> None:
-    runtime.adopt(broker)
-    _adopted[broker] = runtime
-
-
-def unregister(broker: Any) -> None:
-    runtime = _adopted.pop(broker, None)
-    if runtime is not None:
-        runtime.release(broker)
-
-
-# Brokers started outside anystream: called where the caller runs.
-_direct: BrokerRuntime = DirectRuntime()
-
-
-def runtime_for(broker: Any) -> BrokerRuntime:
-    """The runtime running ``broker``; a pass-through one if anystream did not start it."""
-    return _adopted.get(broker, _direct)
-
-
-async def broker_call(
-    broker: Any, fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any
-) -> T:
-    """Await ``fn(*args, **kwargs)`` where ``broker``'s client lives.
-
-    On asyncio this is a plain await. On trio it runs the call in the broker's
-    asyncio loop: use it for driver objects anystream does not bridge for you
-    (``broker.connection``, key-value and object stores).
-    """
-    return await runtime_for(broker).call(fn, *args, **kwargs)
 
 
 async def call_in_current_asyncio_loop(
