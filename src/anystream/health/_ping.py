@@ -12,6 +12,7 @@ wait for its answer, each within its own timeout.
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import Any
 
 import anyio
@@ -62,10 +63,18 @@ class SharedPing:
     """
 
     def __init__(self, broker: BrokerLike) -> None:
-        self.broker = broker
+        # Weak: this object lives in the broker's record, which must not keep it alive.
+        self._broker = weakref.ref(broker)
         self._in_flight: _RoundTrip | None = None
         #: Round trips actually made (for tests and metrics).
         self.round_trips = 0
+
+    @property
+    def broker(self) -> BrokerLike:
+        broker = self._broker()
+        if broker is None:
+            raise RuntimeError("the broker this ping belongs to is gone")
+        return broker
 
     async def __call__(self, timeout: float | None) -> bool:
         limit = 10.0 if timeout is None else timeout
