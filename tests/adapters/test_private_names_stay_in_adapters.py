@@ -291,23 +291,8 @@ def _foreign_private_accesses(source: _Source) -> list[str]:
     return sorted(found)
 
 
-# Sites in files the regroup branch moves or deletes (issue 15): moved into _adapters/
-# once its moves are on main. Transitional: this list must be empty by the end.
-_PENDING_REGROUP = [
-    "src/anystream/ping.py:32: broker._connection",
-    "src/anystream/ping.py:58: broker._connection",
-    "src/anystream/runtime/_nats_py.py:44: connection._send_ping",
-    "src/anystream/slicing.py:229: client._transport",
-    "src/anystream/slicing.py:233: client._subs",
-    "src/anystream/slicing.py:239: client._subs",
-    "src/anystream/slicing.py:359: ref()._connection",
-    "src/anystream/slicing.py:365: ref()._connection",
-    "src/anystream/slicing.py:371: broker._connection_kwargs",
-]
-
-
 def test_no_other_librarys_private_attribute_is_used_outside_adapters() -> None:
-    assert _foreign_private_accesses(_Source()) == _PENDING_REGROUP
+    assert _foreign_private_accesses(_Source()) == []
 
 
 def test_the_check_flags_what_it_is_meant_to_and_not_anystreams_own() -> None:
