@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 
+from .._adapters.faststream import connection
 from .._groups import unwrap_group
 from .._redact import redact
 from ..exceptions import BrokerAlreadyConsumingError, BrokerStartupTimeout
@@ -127,7 +128,7 @@ async def _close_nats_py_connection(broker: Any) -> None:
     if not isinstance(broker, faststream.nats.NatsBroker):
         return
     # type(), not isinstance(): a test broker's mock made with spec=Client passes isinstance.
-    if not issubclass(type(broker._connection), NatsPyClient):
+    if not issubclass(type(connection(broker)), NatsPyClient):
         return
     if broker.running:
         raise BrokerAlreadyConsumingError(broker)

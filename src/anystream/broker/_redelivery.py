@@ -30,6 +30,7 @@ from typing import Any
 from faststream import AckPolicy
 from faststream.message import AckStatus
 
+from .._adapters.nats_py import acted_on
 from ._middleware import PerMessage, Shared
 from ._protocol import BrokerLike
 from ._record import find_record, record_for
@@ -84,7 +85,7 @@ def will_be_acked(msg: Any, context: Any) -> bool:
     committed = getattr(msg, "committed", None)
     if committed is not None:
         return bool(committed is AckStatus.ACKED)
-    if getattr(getattr(msg, "raw_message", None), "_ackd", False):
+    if acted_on(getattr(msg, "raw_message", None)):
         return False  # acted on through the raw message: ack, NAK or term, unknown
     subscriber = context.get_local("handler_") if context is not None else None
     policy = getattr(subscriber, "ack_policy", None)

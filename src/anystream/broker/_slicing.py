@@ -33,6 +33,7 @@ from typing import Any
 
 import anyio.lowlevel
 
+from .._adapters.faststream import connection
 from ._middleware import Shared
 from ._protocol import BrokerLike
 from ._record import find_record, record_for
@@ -192,7 +193,7 @@ def install(broker: BrokerLike, budget: float | None = DEFAULT_CONSUME_BUDGET) -
         if _is_native_nats(broker):
 
             def drops() -> Counter[str] | None:
-                source = getattr(getattr(ref(), "_connection", None), "slow_consumer_drops", None)
+                source = getattr(connection(ref()), "slow_consumer_drops", None)
                 return source() if callable(source) else None
 
             slicer.drops_source = drops

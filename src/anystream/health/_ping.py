@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 
+from .._adapters.faststream import connection as broker_connection
 from .._redact import redact
 from ..broker._protocol import BrokerLike
 from ..broker._record import record_for, runtime_for
@@ -29,7 +30,7 @@ logger = logging.getLogger("anystream.ping")
 
 async def _round_trip(broker: BrokerLike, timeout: float) -> bool:
     """One real round trip to the broker's server; False if it fails or times out."""
-    connection: Any = getattr(broker, "_connection", None)
+    connection: Any = broker_connection(broker)
     # type(), not isinstance(): a test broker's mock made with spec=Client passes
     # isinstance, and its own ping() is the one to ask, as faststream does.
     if issubclass(type(connection), NativeNatsConnection):
