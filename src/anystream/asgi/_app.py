@@ -8,13 +8,12 @@ from collections.abc import AsyncIterator, Iterable, Mapping, MutableMapping, Se
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from faststream._internal.constants import EMPTY
-from faststream._internal.logger import logger as faststream_logger
 from faststream.asgi import AsgiFastStream as _UpstreamAsgiFastStream
 from faststream.asgi.factories import AsyncAPIRoute
 from faststream.asgi.handlers import HttpHandler
 from typing_extensions import Unpack
 
+from .._adapters import faststream as upstream
 from ..lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT
 from ..slicing import DEFAULT_CONSUME_BUDGET
 from ._asyncapi import make_asyncapi_asgi, make_asyncapi_json_asgi
@@ -28,10 +27,11 @@ from .types import ASGIApp, Receive, Scope, Send
 if TYPE_CHECKING:
     from fast_depends import Provider
     from fast_depends.library.serializer import SerializerProto
-    from faststream._internal.basic_types import AnyCallable, Lifespan, LoggerProto
-    from faststream._internal.broker import BrokerUsecase
-    from faststream._internal.context import ContextRepo
+    from faststream import ContextRepo
     from faststream.specification.base import SpecificationFactory
+    from faststream.types import AnyCallable, Lifespan, LoggerProto
+
+    from .._adapters.faststream import BrokerUsecase
 
 __all__ = ("INTERNAL_BINDS_ENV", "AsgiFastStream", "AsgiOptions")
 
@@ -96,9 +96,9 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         self,
         *brokers: BrokerUsecase[Any, Any, Any],
         asgi_routes: Sequence[tuple[str, ASGIApp]] = (),
-        logger: LoggerProto | None = faststream_logger,
+        logger: LoggerProto | None = upstream.DEFAULT_LOGGER,
         provider: Provider | None = None,
-        serializer: SerializerProto | None = EMPTY,
+        serializer: SerializerProto | None = upstream.EMPTY,
         context: ContextRepo | None = None,
         lifespan: Lifespan | None = None,
         on_startup: Sequence[AnyCallable] = (),
@@ -198,10 +198,7 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         )
         # As faststream's from_app: the app's lifespan and hooks run in ours.
         asgi_app.lifespan_context = app.lifespan_context
-        asgi_app._on_startup_calling = app._on_startup_calling
-        asgi_app._after_startup_calling = app._after_startup_calling
-        asgi_app._on_shutdown_calling = app._on_shutdown_calling
-        asgi_app._after_shutdown_calling = app._after_shutdown_calling
+        upstream.copy_hooks(app, asgi_app)
         return asgi_app
 
     # Routing

@@ -14,9 +14,9 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from faststream._internal.application import catch_startup_validation_error
 from faststream.exceptions import StartupValidationError
 
+from .._adapters import faststream as upstream
 from .._exceptions import unwrap_group
 from .._redact import redact
 from ..lifespan import broker_lifespan
@@ -39,13 +39,13 @@ async def run_app(
     state: MutableMapping[str, Any] | None = None,
 ) -> AsyncIterator[None]:
     """``app.start_lifespan_context``: hooks, brokers (connected and consuming), hooks back."""
-    options = dict(run_extra_options or app._run_extra_options)
+    options = dict(run_extra_options or upstream.run_extra_options(app))
     async with app.lifespan_context(**options) as value:
         if state is not None and isinstance(value, Mapping):
             state.update(value)
-        app._log(app._log_level, "FastStream app starting...")
-        async with catch_startup_validation_error():
-            for hook in app._on_startup_calling:
+        upstream.log(app, "FastStream app starting...")
+        async with upstream.catch_startup_validation_error():
+            for hook in upstream.hooks(app, "on_startup"):
                 await hook(**options)
         async with broker_lifespan(
             *app.brokers,
@@ -54,23 +54,23 @@ async def run_app(
             redelivery_memory=app.redelivery_memory,
             startup_timeout=app.startup_timeout,
         ):
-            for hook in app._after_startup_calling:
+            for hook in upstream.hooks(app, "after_startup"):
                 await hook()
             app.running = True
-            app._log(app._log_level, "FastStream app started successfully!")
+            upstream.log(app, "FastStream app started successfully!")
             log_exposure(app)
             try:
                 yield
             finally:
                 app.running = False
-                app._log(app._log_level, "FastStream app shutting down...")
+                upstream.log(app, "FastStream app shutting down...")
                 with anyio.CancelScope(shield=True), anyio.move_on_after(app.shutdown_timeout):
-                    for hook in app._on_shutdown_calling:
+                    for hook in upstream.hooks(app, "on_shutdown"):
                         await hook()
         with anyio.CancelScope(shield=True), anyio.move_on_after(app.shutdown_timeout):
-            for hook in app._after_shutdown_calling:
+            for hook in upstream.hooks(app, "after_shutdown"):
                 await hook()
-        app._log(app._log_level, "FastStream app shut down gracefully.")
+        upstream.log(app, "FastStream app shut down gracefully.")
 
 
 def log_exposure(app: AsgiFastStream) -> None:

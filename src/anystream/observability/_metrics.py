@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._adapters.prometheus import registered
 from ..asgi._endpoint import Endpoint
 from ..asgi._responses import AsgiResponse
 from ..asgi._routing import Route, on_route
@@ -28,7 +29,6 @@ from ._routes import label_of, method_label, route_label
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
-    from prometheus_client.registry import Collector
 
 __all__ = ("HttpMetricsMiddleware", "MetricsHandler", "make_metrics_asgi")
 
@@ -91,12 +91,6 @@ def make_metrics_asgi(
     return MetricsHandler(registry, include_in_schema=include_in_schema)
 
 
-def _registered(registry: CollectorRegistry, name: str) -> Any:
-    # The same metric registered twice raises; reuse it (an app module imported again).
-    names: dict[str, Collector] = getattr(registry, "_names_to_collectors", {})
-    return names.get(name)
-
-
 class HttpMetricsMiddleware:
     """ASGI middleware: count and time HTTP requests by method, route and status.
 
@@ -129,14 +123,14 @@ class HttpMetricsMiddleware:
         self.registry = registry if registry is not None else prom.REGISTRY
         self.exclude = frozenset(exclude)
         name = f"{prefix}_http_requests"
-        self.requests = _registered(self.registry, f"{name}_total") or prom.Counter(
+        self.requests = registered(self.registry, f"{name}_total") or prom.Counter(
             name,
             "HTTP requests answered, by method, route and status",
             ("method", "route", "status"),
             registry=self.registry,
         )
         duration_name = f"{prefix}_http_request_duration_seconds"
-        self.duration = _registered(self.registry, duration_name) or prom.Histogram(
+        self.duration = registered(self.registry, duration_name) or prom.Histogram(
             duration_name,
             "HTTP request duration in seconds, by method and route",
             ("method", "route"),
@@ -144,7 +138,7 @@ class HttpMetricsMiddleware:
             registry=self.registry,
         )
         progress_name = f"{prefix}_http_requests_in_progress"
-        self.in_progress = _registered(self.registry, progress_name) or prom.Gauge(
+        self.in_progress = registered(self.registry, progress_name) or prom.Gauge(
             progress_name,
             "HTTP requests being answered, by method and route",
             ("method", "route"),
