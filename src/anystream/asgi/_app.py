@@ -67,6 +67,9 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
       in-flight handlers finish, connections drain, even if the server cancels.
     - Non-handler apps are mounted with Starlette semantics; 404 and 405 (with
       ``Allow``) are answered; HEAD never carries a body; websockets are closed.
+    - Each request is routed once and the match recorded in ``scope["route"]``
+      (Starlette's key) before the endpoint runs, for the middlewares around the
+      app (``HttpMetricsMiddleware``, ``TracingMiddleware``) to read.
     - A mapping yielded by ``lifespan`` is merged into the ASGI lifespan
       ``state``, which servers copy into every request's ``scope["state"]``.
     - ``max_body_size`` (bytes, default 1 MiB; None: no limit) caps request

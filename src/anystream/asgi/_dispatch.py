@@ -15,7 +15,7 @@ from ..exceptions import RequestBodyTooLarge
 from ._handlers import answer
 from ._limits import declared_length, limit_body, payload_too_large
 from ._responses import method_not_allowed, not_found, send_internal_error
-from ._routing import MethodNotAllowed, Mounted, Router, record_route, route_of, route_path
+from ._routing import MethodNotAllowed, Mounted, Router, record_route, route_path
 from .types import Message, Receive, Scope, Send
 
 __all__ = ("serve_http", "serve_websocket")
@@ -28,9 +28,8 @@ async def serve_http(
 ) -> None:
     """Answer an HTTP request with what ``router`` resolves it to."""
     method = scope["method"]
-    path = route_path(scope)
-    target = router.resolve_http(path, method)
-    record_route(scope, route_of(target, path))
+    target, route = router.match_http(route_path(scope), method)
+    record_route(scope, route)
     if method == "HEAD":
         send = _without_body(send)
     if max_body_size is not None:
@@ -52,9 +51,8 @@ async def serve_http(
 
 async def serve_websocket(router: Router, scope: Scope, receive: Receive, send: Send) -> None:
     """Hand a websocket to the mounted app under its path, or close it."""
-    path = route_path(scope)
-    mounted = router.resolve_mount(path)
-    record_route(scope, route_of(mounted, path))
+    mounted, route = router.match_mount(route_path(scope))
+    record_route(scope, route)
     if mounted is not None:
         await _call_mounted(mounted, scope, receive, send)
         return

@@ -38,13 +38,7 @@ async def run_app(
     *,
     state: MutableMapping[str, Any] | None = None,
 ) -> AsyncIterator[None]:
-    """Run ``app``: hooks, brokers (connected and consuming), then hooks back.
-
-    Order, as in faststream: ``lifespan`` enters, ``on_startup`` hooks (with the
-    CLI's extra options), brokers start, ``after_startup``; on exit
-    ``on_shutdown``, brokers stop, ``after_shutdown``, ``lifespan`` exits. The
-    shutdown half is shielded from cancellation and bounded by ``shutdown_timeout``.
-    """
+    """``app.start_lifespan_context``: hooks, brokers (connected and consuming), hooks back."""
     options = dict(run_extra_options or upstream.run_extra_options(app))
     async with app.lifespan_context(**options) as value:
         if state is not None and isinstance(value, Mapping):

@@ -35,6 +35,7 @@ __all__ = (
     "Mounted",
     "Route",
     "Router",
+    "Target",
     "on_route",
     "record_route",
     "recorded_route",
@@ -87,17 +88,6 @@ NOT_FOUND = Route(None)
 _LISTENERS = "anystream.route_listeners"
 
 
-def route_of(target: HttpHandler | Mounted | MethodNotAllowed | None, path: str) -> Route:
-    """The :class:`Route` of what :meth:`Router.resolve_http` returned for ``path``."""
-    if target is None:
-        return NOT_FOUND
-    if isinstance(target, Mounted):
-        return Route(target.prefix + "/*", target.app)
-    if isinstance(target, MethodNotAllowed):
-        return Route(path)  # an endpoint's path: endpoints match exactly
-    return Route(path, target)
-
-
 def record_route(scope: Scope, route: Route) -> None:
     """Put the match in the scope and tell the listeners :func:`on_route` added.
 
@@ -107,9 +97,10 @@ def record_route(scope: Scope, route: Route) -> None:
     scope["route"] = route
     if route.endpoint is not None:
         scope["endpoint"] = route.endpoint
-    listeners: list[Callable[[Route], Any]] = scope.pop(_LISTENERS, [])
-    for listener in listeners:
-        listener(route)
+    listeners: list[Callable[[Route], Any]] | None = scope.pop(_LISTENERS, None)
+    if listeners:
+        for listener in listeners:
+            listener(route)
 
 
 def recorded_route(scope: Scope) -> Route | None:
@@ -127,10 +118,17 @@ def on_route(scope: Scope, listener: Callable[[Route], Any]) -> None:
     scope.setdefault(_LISTENERS, []).append(listener)
 
 
-class Router:
-    """An immutable table built from ``(path, app)`` pairs."""
+#: What a router resolves an HTTP request to: a handler, a mount, a 405, or None (404).
+Target = HttpHandler | Mounted | MethodNotAllowed | None
 
-    __slots__ = ("_endpoints", "_mounts")
+
+class Router:
+    """An immutable table built from ``(path, app)`` pairs.
+
+    Every answer is built once, here: a request's resolution allocates nothing.
+    """
+
+    __slots__ = ("_endpoints", "_mounts", "_not_allowed")
 
     def __init__(self, routes: Iterable[tuple[str, ASGIApp]]) -> None:
         endpoints: dict[str, list[HttpHandler]] = {}
@@ -140,37 +138,49 @@ class Router:
                 endpoints.setdefault(path, []).append(app)
             else:
                 mounts.append((path.rstrip("/"), app))
-        self._endpoints: dict[str, tuple[HttpHandler, ...]] = {
-            p: tuple(h) for p, h in endpoints.items()
+        self._endpoints: dict[str, tuple[tuple[HttpHandler, Route], ...]] = {
+            path: tuple((h, Route(path, h)) for h in handlers)
+            for path, handlers in endpoints.items()
+        }
+        # An endpoint's path with a method none of its handlers takes: 405, the path's route.
+        self._not_allowed: dict[str, tuple[MethodNotAllowed, Route]] = {
+            path: (MethodNotAllowed(_allowed(handlers)), Route(path))
+            for path, handlers in endpoints.items()
         }
         # Longest prefix first, registration order among equals (sort is stable).
         mounts.sort(key=lambda m: len(m[0]), reverse=True)
-        self._mounts: tuple[tuple[str, ASGIApp], ...] = tuple(mounts)
+        self._mounts: tuple[tuple[Mounted, Route], ...] = tuple(
+            (Mounted(app, prefix), Route(prefix + "/*", app)) for prefix, app in mounts
+        )
 
-    def resolve_http(
-        self, path: str, method: str
-    ) -> HttpHandler | Mounted | MethodNotAllowed | None:
-        """What answers ``method path``: a handler, a mount, a 405, or None (404)."""
+    def match_http(self, path: str, method: str) -> tuple[Target, Route]:
+        """What answers ``method path``, and the route to record for it."""
         handlers = self._endpoints.get(path)
         if handlers is not None:
-            for handler in handlers:
+            for handler, route in handlers:
                 if method in handler.methods:
-                    return handler
-            mounted = self._mount_for(path)
-            if mounted is not None:
+                    return handler, route
+            mounted = self.match_mount(path)
+            if mounted[0] is not None:
                 return mounted
-            return MethodNotAllowed(_allowed(handlers))
-        return self._mount_for(path)
+            return self._not_allowed[path]
+        return self.match_mount(path)
+
+    def match_mount(self, path: str) -> tuple[Mounted | None, Route]:
+        """The mount under which ``path`` falls (for any scope type), and its route."""
+        for mounted, route in self._mounts:
+            prefix = mounted.prefix
+            if path == prefix or path.startswith(prefix + "/") or not prefix:
+                return mounted, route
+        return None, NOT_FOUND
+
+    def resolve_http(self, path: str, method: str) -> Target:
+        """What answers ``method path``: a handler, a mount, a 405, or None (404)."""
+        return self.match_http(path, method)[0]
 
     def resolve_mount(self, path: str) -> Mounted | None:
         """The mount for a non-HTTP scope (websocket): endpoints do not take those."""
-        return self._mount_for(path)
-
-    def _mount_for(self, path: str) -> Mounted | None:
-        for prefix, app in self._mounts:
-            if path == prefix or path.startswith(prefix + "/") or not prefix:
-                return Mounted(app, prefix)
-        return None
+        return self.match_mount(path)[0]
 
 
 def _allowed(handlers: Sequence[HttpHandler]) -> tuple[str, ...]:
