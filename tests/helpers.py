@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -138,3 +143,39 @@ async def publish_from_outside(url: str, subject: str, *payloads: bytes) -> None
     own loop, and an outside client is what production traffic looks like anyway.
     """
     await anyio.to_thread.run_sync(_publish_blocking, url, subject, list(payloads))
+
+
+def wait_http(
+    proc: subprocess.Popen[bytes],
+    url: str,
+    output: Callable[[], str],
+    *,
+    status: int | None = None,
+    timeout: float = 30.0,
+    interval: float = 0.1,
+    client: httpx.Client | None = None,
+) -> None:
+    """Poll ``GET url`` until the server ``proc`` runs answers (with ``status``, if given).
+
+    Fails with ``output()`` (its log) if ``proc`` exits first or ``timeout`` s pass.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"exited with {proc.returncode}:\n{output()}"
+        try:
+            answer = client.get(url) if client is not None else httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            pass
+        else:
+            if status is None or answer.status_code == status:
+                return
+        time.sleep(interval)
+    expected = f"with {status} " if status is not None else ""
+    raise AssertionError(f"{url} did not answer {expected}within {timeout} s:\n{output()}")
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL ``proc`` and every process it started (its own session's group); reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

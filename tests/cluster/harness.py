@@ -22,6 +22,7 @@ import httpx
 
 import nats
 from anystream.testing import NatsCluster, free_port
+from tests.helpers import wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.cluster.apps.worker:app"
@@ -67,16 +68,14 @@ class AppInstance:
         return self.log.read_text(errors="replace")
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"{self.name} exited:\n{self.output()[-3000:]}"
-            try:
-                if httpx.get(f"{self.base_url}/health/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{self.name} not ready:\n{self.output()[-3000:]}")
+        wait_http(
+            self.proc,
+            f"{self.base_url}/health/ready",
+            lambda: f"{self.name}: {self.output()[-3000:]}",
+            status=200,
+            timeout=timeout,
+            interval=0.2,
+        )
 
     def nodes(self, cluster: NatsCluster) -> list[int]:
         """Index of the node each of this instance's connections is on (one per worker)."""

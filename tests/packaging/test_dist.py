@@ -32,6 +32,7 @@ import yaml
 from anystream import __version__
 from anystream.testing import NatsServer, free_port
 from tests.e2e.servers import watch
+from tests.helpers import kill_group, wait_http
 
 pytestmark = pytest.mark.dist
 
@@ -198,25 +199,15 @@ class Served:
         return self.log.read_text(errors="replace")
 
     def wait_healthy(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"exited {self.proc.returncode}:\n{self.output}"
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=2).status_code == 204:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"/health never answered 204:\n{self.output}")
+        url = f"http://127.0.0.1:{self.port}/health"
+        wait_http(self.proc, url, lambda: self.output, status=204, timeout=60, interval=0.2)
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(30)
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+        kill_group(self.proc)
 
 
 @pytest.fixture
