@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -143,6 +144,25 @@ async def publish_from_outside(url: str, subject: str, *payloads: bytes) -> None
     own loop, and an outside client is what production traffic looks like anyway.
     """
     await anyio.to_thread.run_sync(_publish_blocking, url, subject, list(payloads))
+
+
+def spawn_logged(
+    command: Sequence[str], log: Path, *, cwd: Path, env: dict[str, str], **popen: Any
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` with its output (stdout and stderr) going to ``log``.
+
+    In a session of its own, so :func:`kill_group` takes every process it starts too.
+    """
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            list(command),
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **popen,
+        )
 
 
 def wait_http(

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 
-from tests.helpers import kill_group, wait_http
+from tests.helpers import kill_group, spawn_logged, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,16 +19,13 @@ class Run:
 
     def __init__(self, args: list[str], nats_url: str, log: Path, **popen: object) -> None:
         self.log = log
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "anystream", "run", *args],
-                cwd=ROOT,
-                env={**os.environ, "NATS_URL": nats_url, "PYTHONUNBUFFERED": "1"},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                **popen,  # type: ignore[arg-type]
-            )
+        self.proc = spawn_logged(
+            [sys.executable, "-m", "anystream", "run", *args],
+            log,
+            cwd=ROOT,
+            env={**os.environ, "NATS_URL": nats_url, "PYTHONUNBUFFERED": "1"},
+            **popen,
+        )
 
     @property
     def output(self) -> str:

@@ -22,7 +22,7 @@ import httpx
 
 import nats
 from anystream.testing import NatsCluster, free_port
-from tests.helpers import wait_http
+from tests.helpers import spawn_logged, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.cluster.apps.worker:app"
@@ -47,18 +47,15 @@ class AppInstance:
             "EFFECTS_DIR": str(effects),
             "PYTHONUNBUFFERED": "1",
         }
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "anystream", "run", APP, "--workers", "2"),
-                    *("--worker-class", backend, "--port", str(self.port)),
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.proc = spawn_logged(
+            [
+                *(sys.executable, "-m", "anystream", "run", APP, "--workers", "2"),
+                *("--worker-class", backend, "--port", str(self.port)),
+            ],
+            self.log,
+            cwd=ROOT,
+            env=env,
+        )
 
     @property
     def base_url(self) -> str:

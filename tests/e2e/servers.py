@@ -25,7 +25,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 import nats
 from anystream.testing import free_port
-from tests.helpers import kill_group, wait_http
+from tests.helpers import kill_group, spawn_logged, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,16 +109,9 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServerProcess:
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                self.combo.command(self.app, self.port, self.extra_args),
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # Its own process group: kill() takes hypercorn's worker children too.
-                start_new_session=True,
-            )
+        command = self.combo.command(self.app, self.port, self.extra_args)
+        # Its own process group: kill() takes hypercorn's worker children too.
+        self.proc = spawn_logged(command, self.log_path, cwd=ROOT, env=self.env)
         return self
 
     @property

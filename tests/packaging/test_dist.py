@@ -32,7 +32,7 @@ import yaml
 from anystream import __version__
 from anystream.testing import NatsServer, free_port
 from tests.e2e.servers import watch
-from tests.helpers import kill_group, wait_http
+from tests.helpers import kill_group, spawn_logged, wait_http
 
 pytestmark = pytest.mark.dist
 
@@ -183,16 +183,13 @@ class Served:
         shutil.copy(APP_FILE, app_dir / "work_app.py")
         self.port = free_port()
         self.log = tmp_path / "run.log"
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [str(venv.path / "bin" / "anystream"), "run", "work_app:app", "--app-dir",
-                 str(app_dir), "--worker-class", worker_class, "--port", str(self.port)],
-                cwd=venv.cwd,
-                env=clean_env(NATS_URL=nats_url),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.proc = spawn_logged(
+            [str(venv.path / "bin" / "anystream"), "run", "work_app:app", "--app-dir",
+             str(app_dir), "--worker-class", worker_class, "--port", str(self.port)],
+            self.log,
+            cwd=venv.cwd,
+            env=clean_env(NATS_URL=nats_url),
+        )
 
     @property
     def output(self) -> str:
