@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -138,3 +144,58 @@ async def publish_from_outside(url: str, subject: str, *payloads: bytes) -> None
     own loop, and an outside client is what production traffic looks like anyway.
     """
     await anyio.to_thread.run_sync(_publish_blocking, url, subject, list(payloads))
+
+
+def spawn_logged(
+    command: Sequence[str], log: Path, *, cwd: Path, env: dict[str, str], **popen: Any
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` with its output (stdout and stderr) going to ``log``.
+
+    In a session of its own, so :func:`kill_group` takes every process it starts too.
+    """
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            list(command),
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **popen,
+        )
+
+
+def wait_http(
+    proc: subprocess.Popen[bytes],
+    url: str,
+    output: Callable[[], str],
+    *,
+    status: int | None = None,
+    timeout: float = 30.0,
+    interval: float = 0.1,
+    client: httpx.Client | None = None,
+) -> None:
+    """Poll ``GET url`` until the server ``proc`` runs answers (with ``status``, if given).
+
+    Fails with ``output()`` (its log) if ``proc`` exits first or ``timeout`` s pass.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"exited with {proc.returncode}:\n{output()}"
+        try:
+            answer = client.get(url) if client is not None else httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            pass
+        else:
+            if status is None or answer.status_code == status:
+                return
+        time.sleep(interval)
+    expected = f"with {status} " if status is not None else ""
+    raise AssertionError(f"{url} did not answer {expected}within {timeout} s:\n{output()}")
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL ``proc`` and every process it started (its own session's group); reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

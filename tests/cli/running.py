@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+
+from tests.helpers import kill_group, spawn_logged, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,39 +19,25 @@ class Run:
 
     def __init__(self, args: list[str], nats_url: str, log: Path, **popen: object) -> None:
         self.log = log
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "anystream", "run", *args],
-                cwd=ROOT,
-                env={**os.environ, "NATS_URL": nats_url, "PYTHONUNBUFFERED": "1"},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                **popen,  # type: ignore[arg-type]
-            )
+        self.proc = spawn_logged(
+            [sys.executable, "-m", "anystream", "run", *args],
+            log,
+            cwd=ROOT,
+            env={**os.environ, "NATS_URL": nats_url, "PYTHONUNBUFFERED": "1"},
+            **popen,
+        )
 
     @property
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
     def wait_ready(self, url: str, *, transport: httpx.HTTPTransport | None = None) -> None:
-        deadline = time.monotonic() + 30
         with httpx.Client(transport=transport, timeout=2) as client:
-            while time.monotonic() < deadline:
-                assert self.proc.poll() is None, f"exited {self.proc.returncode}:\n{self.output}"
-                try:
-                    if client.get(url).status_code == 204:
-                        return
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-        raise AssertionError(f"not ready:\n{self.output}")
+            wait_http(self.proc, url, lambda: self.output, status=204, client=client)
 
     def terminate(self, timeout: float = 30) -> int:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+        kill_group(self.proc)

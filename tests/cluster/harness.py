@@ -22,6 +22,7 @@ import httpx
 
 import nats
 from anystream.testing import NatsCluster, free_port
+from tests.helpers import spawn_logged, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.cluster.apps.worker:app"
@@ -46,18 +47,15 @@ class AppInstance:
             "EFFECTS_DIR": str(effects),
             "PYTHONUNBUFFERED": "1",
         }
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "anystream", "run", APP, "--workers", "2"),
-                    *("--worker-class", backend, "--port", str(self.port)),
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.proc = spawn_logged(
+            [
+                *(sys.executable, "-m", "anystream", "run", APP, "--workers", "2"),
+                *("--worker-class", backend, "--port", str(self.port)),
+            ],
+            self.log,
+            cwd=ROOT,
+            env=env,
+        )
 
     @property
     def base_url(self) -> str:
@@ -67,16 +65,14 @@ class AppInstance:
         return self.log.read_text(errors="replace")
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"{self.name} exited:\n{self.output()[-3000:]}"
-            try:
-                if httpx.get(f"{self.base_url}/health/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{self.name} not ready:\n{self.output()[-3000:]}")
+        wait_http(
+            self.proc,
+            f"{self.base_url}/health/ready",
+            lambda: f"{self.name}: {self.output()[-3000:]}",
+            status=200,
+            timeout=timeout,
+            interval=0.2,
+        )
 
     def nodes(self, cluster: NatsCluster) -> list[int]:
         """Index of the node each of this instance's connections is on (one per worker)."""

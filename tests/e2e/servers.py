@@ -7,7 +7,6 @@ HTTP to it with httpx, publishes with its own nats-py connection (run in a short
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -26,6 +25,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 import nats
 from anystream.testing import free_port
+from tests.helpers import kill_group, spawn_logged, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,16 +109,9 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServerProcess:
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                self.combo.command(self.app, self.port, self.extra_args),
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # Its own process group: kill() takes hypercorn's worker children too.
-                start_new_session=True,
-            )
+        command = self.combo.command(self.app, self.port, self.extra_args)
+        # Its own process group: kill() takes hypercorn's worker children too.
+        self.proc = spawn_logged(command, self.log_path, cwd=ROOT, env=self.env)
         return self
 
     @property
@@ -128,18 +121,13 @@ class ServerProcess:
     def wait_ready(self, path: str = "/", timeout: float = 20.0) -> None:
         """Until the server answers HTTP (any status); fail with its output if it dies."""
         assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"{self.combo.id} exited with {self.proc.returncode}:\n{self.output}"
-                )
-            try:
-                httpx.get(self.base_url + path, timeout=1.0)
-                return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise AssertionError(f"{self.combo.id} did not answer in {timeout} s:\n{self.output}")
+        wait_http(
+            self.proc,
+            self.base_url + path,
+            lambda: f"{self.combo.id}: {self.output}",
+            timeout=timeout,
+            interval=0.05,
+        )
 
     def wait_exit(self, timeout: float) -> int:
         assert self.proc is not None
@@ -153,11 +141,8 @@ class ServerProcess:
 
     def kill(self) -> None:
         """SIGKILL the server and every process it started (hypercorn's workers)."""
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+        if self.proc is not None:
+            kill_group(self.proc)
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=10.0)

@@ -32,6 +32,7 @@ import yaml
 from anystream import __version__
 from anystream.testing import NatsServer, free_port
 from tests.e2e.servers import watch
+from tests.helpers import kill_group, spawn_logged, wait_http
 
 pytestmark = pytest.mark.dist
 
@@ -182,41 +183,28 @@ class Served:
         shutil.copy(APP_FILE, app_dir / "work_app.py")
         self.port = free_port()
         self.log = tmp_path / "run.log"
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [str(venv.path / "bin" / "anystream"), "run", "work_app:app", "--app-dir",
-                 str(app_dir), "--worker-class", worker_class, "--port", str(self.port)],
-                cwd=venv.cwd,
-                env=clean_env(NATS_URL=nats_url),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.proc = spawn_logged(
+            [str(venv.path / "bin" / "anystream"), "run", "work_app:app", "--app-dir",
+             str(app_dir), "--worker-class", worker_class, "--port", str(self.port)],
+            self.log,
+            cwd=venv.cwd,
+            env=clean_env(NATS_URL=nats_url),
+        )
 
     @property
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
     def wait_healthy(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"exited {self.proc.returncode}:\n{self.output}"
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=2).status_code == 204:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"/health never answered 204:\n{self.output}")
+        url = f"http://127.0.0.1:{self.port}/health"
+        wait_http(self.proc, url, lambda: self.output, status=204, timeout=60, interval=0.2)
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(30)
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+        kill_group(self.proc)
 
 
 @pytest.fixture

@@ -44,7 +44,6 @@ from .kv_protocol import (
     KV_DEL,
     KV_OP,
     KV_PURGE,
-    MSG_ROLLUP_SUBJECT,
     WRONG_LAST_CODES,
     check_filter,
     check_key,
@@ -52,6 +51,7 @@ from .kv_protocol import (
     operation,
     subject_matches,
     user_headers,
+    write_headers,
 )
 from .kv_watch import Watcher
 
@@ -235,10 +235,11 @@ class KeyValue(Bucket):
     async def _update(
         self, key: str, value: bytes, last: int | None, msg_ttl: float | None = None
     ) -> int:
-        value = check_value(value)
-        headers = {api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: str(last or 0)}
-        if msg_ttl is not None:
-            headers[api.Header.MSG_TTL.value] = str(int(msg_ttl))
+        headers = write_headers(last=last or 0, msg_ttl=msg_ttl)
+        return await self._write(key, check_value(value), headers)
+
+    async def _write(self, key: str, value: bytes, headers: dict[str, str]) -> int:
+        """Publish a revision of ``key``; a failed revision check raises as the key's."""
         try:
             pa = await self._js.publish(f"{self._pre}{key}", value, headers=headers)
         except BadRequestError as err:
@@ -253,13 +254,7 @@ class KeyValue(Bucket):
         """
         if validate_keys:
             check_key(key)
-        headers = {KV_OP: KV_DEL}
-        if last and last > 0:
-            headers[api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value] = str(last)
-        try:
-            await self._js.publish(f"{self._pre}{key}", b"", headers=headers)
-        except BadRequestError as err:
-            raise self._wrong_last(key, err) from None
+        await self._write(key, b"", write_headers(KV_DEL, last=last if last and last > 0 else None))
         return True
 
     def _wrong_last(self, key: str, err: BadRequestError) -> BadRequestError:
@@ -275,10 +270,9 @@ class KeyValue(Bucket):
     async def purge(self, key: str, msg_ttl: float | None = None) -> bool:
         """Remove ``key`` and all its revisions, leaving one purge marker."""
         check_key(key)
-        headers = {KV_OP: KV_PURGE, api.Header.ROLLUP.value: MSG_ROLLUP_SUBJECT}
-        if msg_ttl is not None:
-            headers[api.Header.MSG_TTL.value] = str(int(msg_ttl))
-        await self._js.publish(f"{self._pre}{key}", b"", headers=headers)
+        await self._js.publish(
+            f"{self._pre}{key}", b"", headers=write_headers(KV_PURGE, msg_ttl=msg_ttl)
+        )
         return True
 
     async def purge_deletes(self, olderthan: int = 30 * 60) -> bool:

@@ -31,6 +31,7 @@ __all__ = (
     "operation",
     "subject_matches",
     "user_headers",
+    "write_headers",
 )
 
 KV_OP = "KV-Operation"
@@ -127,6 +128,26 @@ def operation(headers: dict[str, str] | None) -> tuple[bool, str | None]:
         mapped = MARKER_OPS.get(reason)
         return mapped is not None, mapped
     return True, None
+
+
+def write_headers(
+    op: str | None = None, *, last: int | None = None, msg_ttl: float | None = None
+) -> dict[str, str]:
+    """The headers of a KV write (pure).
+
+    ``op``: a ``DEL`` / ``PURGE`` marker (a purge also rolls the key's subject up);
+    ``last``: the revision the key must be at; ``msg_ttl``: the revision's own TTL (s).
+    """
+    headers: dict[str, str] = {}
+    if op is not None:
+        headers[KV_OP] = op
+        if op == KV_PURGE:
+            headers[api.Header.ROLLUP.value] = MSG_ROLLUP_SUBJECT
+    if last is not None:
+        headers[api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value] = str(last)
+    if msg_ttl is not None:
+        headers[api.Header.MSG_TTL.value] = str(int(msg_ttl))
+    return headers
 
 
 def kv_stream_config(config: api.KeyValueConfig) -> api.StreamConfig:
