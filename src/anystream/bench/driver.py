@@ -130,6 +130,11 @@ class PhaseResult:
     #: by anystream's app), or nats-server cut the app off as a slow consumer.
     client_dropped: int | None = None
     slow_consumers: int | None = None
+    #: The server's CPU (process tree) per consumed message, in microseconds, from the
+    #: start of the phase to the end of the drain: the figure to compare between targets
+    #: when the machine is busy (a server that gets less CPU consumes less, per message
+    #: it costs the same).
+    cpu_us_per_msg: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -170,6 +175,8 @@ class _Window:
     began: float
     ended: float
     cpu_percent: float
+    #: The server's CPU ticks (:func:`tree_cpu_ticks`) when the phase began.
+    cpu_ticks_before: int = 0
 
 
 def _offer(
@@ -226,7 +233,7 @@ def _offer(
         running.expect("done", timeout=1)
     ended = time.monotonic()
     cpu = cpu_seconds(tree_cpu_ticks(rig.server.pid) - cpu_before)
-    window = _Window(began, ended, round(100 * cpu / max(1e-9, ended - began), 1))
+    window = _Window(began, ended, round(100 * cpu / max(1e-9, ended - began), 1), cpu_before)
     load = read_json(load_file)
     if not load:
         raise RuntimeError(f"{phase.target.name}: the load generator wrote no result")
@@ -285,6 +292,10 @@ def _run_phase(
     window, load, pub = _offer(phase, rig, tick)
     published = int(pub.get("published", 0))
     consumed = _consumed(phase, rig.port, before, published, window)
+    cpu_us_per_msg = None
+    if consumed.consumed:
+        drained = cpu_seconds(tree_cpu_ticks(rig.server.pid) - window.cpu_ticks_before)
+        cpu_us_per_msg = round(1e6 * drained / consumed.consumed, 1)
     per_path = load.get("paths", {})
     return PhaseResult(
         target=phase.target.name,
@@ -306,6 +317,7 @@ def _run_phase(
         publisher_cpu_percent=pub.get("cpu_percent"),
         client_dropped=consumed.client_dropped,
         slow_consumers=_delta(slow_consumers(rig.monitor_port), slow_before),
+        cpu_us_per_msg=cpu_us_per_msg,
     )
 
 
