@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from anystream.bench.driver import TARGETS, PhaseResult
+from anystream.bench import driver
+from anystream.bench.driver import TARGETS, Phase, PhaseResult
 from anystream.bench.report import goals, goals_text, table, write_json, write_plot
 from anystream.bench.schedule import due_at, due_count
 from anystream.bench.stats import Histogram
@@ -164,6 +165,20 @@ def test_flat_out_trio_consumption_and_overload_p99_are_checked() -> None:
     # faststream's own app is the baseline, not held to the overload goal.
     assert not any(g.startswith("faststream") for g in checked)
     assert " 131" in table(results).splitlines()[2]
+
+
+def test_an_app_that_answers_its_stats_late_still_gets_its_consumption_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # faststream's app flat out answers no HTTP while it consumes: /stats comes late.
+    answers = iter([{}, {}, {"consumed": 1500}])
+    monkeypatch.setattr(driver, "app_stats", lambda port: next(answers, {"consumed": 1500}))
+    phase = Phase(TARGETS["faststream/uvicorn"], "max", 200, ("/health",), 1.0, 1)
+    now = driver.time.monotonic()
+    window = driver._Window(began=now - 1.0, ended=now, cpu_percent=90.0)
+    counted = driver._consumed(phase, 0, {"consumed": 500}, 5000, window)
+    assert counted.consumed == 1000 and counted.lost == 4000
+    assert counted.consumed_per_s is not None and 0 < counted.consumed_per_s <= 1000
 
 
 def test_goals_whose_phases_did_not_run_are_left_out() -> None:

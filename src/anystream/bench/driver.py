@@ -101,6 +101,9 @@ LOADGEN_CEILING = Target("loadgen/null", "null", "", broker=False)
 
 #: After a phase, how long the app may go on consuming its backlog before it is counted.
 DRAIN_SECONDS = 3.0
+#: How long after the drain ``/stats`` may take to answer at all before a phase's
+#: consumption is given up as unknown.
+STATS_GRACE_SECONDS = 15.0
 DEFAULT_RATES: tuple[str, ...] = ("0", "1000", "5000", "max")
 
 
@@ -258,7 +261,12 @@ def _consumed(
     # Let the backlog drain (at most 3 s; until every message arrived or the count
     # stops moving), then count. The rate is over the time consumption went on.
     drain_until = window.ended + DRAIN_SECONDS
+    # An app that starves HTTP while it consumes (faststream's, flat out) may answer late:
+    # ask again until it does; it consumed until then.
     after, last_change = app_stats(port), window.ended
+    while not after and time.monotonic() < drain_until + STATS_GRACE_SECONDS:
+        time.sleep(0.1)
+        after, last_change = app_stats(port), time.monotonic()
     while after and after["consumed"] - before["consumed"] < published:
         if time.monotonic() > drain_until or time.monotonic() - last_change > 0.5:
             break
