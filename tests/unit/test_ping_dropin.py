@@ -99,14 +99,22 @@ async def test_health_of_a_broker_without_a_round_trip_calls_the_brokers_own_pin
 async def test_a_mock_connection_is_never_taken_for_a_nats_client() -> None:
     from unittest.mock import AsyncMock, MagicMock
 
-    from nats.aio.client import Client
+    from anystream.nats.compat import Client as NativeNatsConnection
 
-    from anystream.ping import nats_py_connection
+    calls: list[float | None] = []
 
-    broker = NatsBroker()
-    for fake in (MagicMock(), AsyncMock(), MagicMock(spec=Client)):
+    class MockedNatsBroker(NatsBroker):
+        async def ping(self, timeout: float | None = 3) -> bool:
+            calls.append(timeout)
+            return True
+
+    broker = MockedNatsBroker()
+    app = AsgiFastStream(broker, asgi_routes=[("/health", make_ping_asgi(broker, timeout=1.5))])
+    for fake in (MagicMock(), AsyncMock(), MagicMock(spec=NativeNatsConnection)):
         broker.config.broker_config.connection_state.connect(fake, AsyncMock())
-        assert nats_py_connection(broker) is None
+        assert await health_status(app) == 204
+    # Each time the broker's own ping answered: no mock was asked for a round trip.
+    assert len(calls) == 3
 
 
 async def test_a_real_nats_broker_still_gets_the_real_round_trip(nats_url: str) -> None:

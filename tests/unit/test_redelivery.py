@@ -23,7 +23,7 @@ from nats.aio.msg import Msg
 
 import nats
 from anystream.asgi import AsgiFastStream
-from anystream.redelivery import guard_for
+from anystream.broker._redelivery import guard_for
 from anystream.testing import NatsServer, lifespan
 from tests.helpers import wait_until
 
@@ -306,19 +306,19 @@ async def test_contract_faststream_puts_the_subscriber_with_its_ack_policy_in_th
         await wait_until(lambda: bool(seen), timeout=10)
     assert seen == [AckPolicy.ACK], (
         "faststream no longer puts the subscriber (with .ack_policy) in the context as "
-        "'handler_': anystream.redelivery.will_be_acked cannot tell auto-acked messages"
+        "'handler_': anystream.broker._redelivery.will_be_acked cannot tell auto-acked messages"
     )
 
 
 def test_contract_nats_py_marks_a_message_acted_on_with_ackd() -> None:
     assert Msg(_client=None)._ackd is False, (  # type: ignore[arg-type]
-        "nats-py's Msg has no _ackd flag any more: anystream.redelivery.will_be_acked "
+        "nats-py's Msg has no _ackd flag any more: anystream.broker._redelivery.will_be_acked "
         "cannot see a NAK sent through the raw message"
     )
 
 
 def test_the_guard_acts_on_jetstream_deliveries_only_and_builds_nothing_for_others() -> None:
-    from anystream.redelivery import RedeliveryGuard
+    from anystream.broker._redelivery import RedeliveryGuard
 
     guard = RedeliveryGuard(10)
     core_a = Msg(None, subject="orders", reply="_INBOX.a", data=b"{}")  # type: ignore[arg-type]

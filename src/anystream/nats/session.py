@@ -17,7 +17,7 @@ from pathlib import Path
 
 import anyio
 
-from .._exceptions import unwrap_group
+from .._groups import unwrap_group
 from .client import Client
 from .options import (
     DEFAULT_BACKLOG_LIMIT,

@@ -248,7 +248,7 @@ def critical_log_call(self: Any, msg: Any, /, *, context: Any) -> Any:
 
 
 def _silent_log_middleware() -> Any:
-    from anystream._middleware import Shared
+    from anystream.broker._middleware import Shared
 
     return Shared(None)
 
