@@ -267,6 +267,7 @@ def test_a_short_real_run_measures_latency_consumption_and_writes_the_files(
     assert busy["offered"] == 500 and busy["client_dropped"] == 0
     assert busy["slow_consumers"] == 0  # the embedded server's monitoring endpoint answered
     assert busy["cpu_us_per_msg"] > 0  # the server's CPU per consumed message
+    assert busy["paced_reads"] == 0  # 500 msgs/s: the client never fell behind
     assert phases[("anystream/uvicorn", "0", 100)]["cpu_us_per_msg"] is None  # none consumed
     assert "uvicorn: idle /hello req/s >= 0.9x the bare app's" in done.stdout  # goals shown
     assert (tmp_path / "out" / "plot.png").exists()

@@ -133,6 +133,9 @@ class PhaseResult:
     #: by anystream's app), or nats-server cut the app off as a slow consumer.
     client_dropped: int | None = None
     slow_consumers: int | None = None
+    #: Reads the app's NATS client held small because its backlog was at the limit
+    #: (anystream's app only).
+    paced_reads: int | None = None
     #: The server's CPU (process tree) per consumed message, in microseconds, from the
     #: start of the phase to the end of the drain: the figure to compare between targets
     #: when the machine is busy (a server that gets less CPU consumes less, per message
@@ -250,6 +253,7 @@ class _Consumed:
     consumed_per_s: float | None = None
     lost: int | None = None
     client_dropped: int | None = None
+    paced_reads: int | None = None
 
 
 def _consumed(
@@ -283,6 +287,7 @@ def _consumed(
         consumed_per_s=round(consumed / max(phase.duration, last_change - window.began), 1),
         lost=max(0, published - consumed),
         client_dropped=_delta(after.get("client_dropped"), before.get("client_dropped")),
+        paced_reads=_delta(after.get("paced_reads"), before.get("paced_reads")),
     )
 
 
@@ -324,6 +329,7 @@ def _run_phase(
         offered=int(pub.get("offered", 0)),
         publisher_cpu_percent=pub.get("cpu_percent"),
         client_dropped=consumed.client_dropped,
+        paced_reads=consumed.paced_reads,
         slow_consumers=_delta(slow_consumers(rig.monitor_port), slow_before),
         cpu_us_per_msg=cpu_us_per_msg,
     )
