@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from anystream.bench.driver import TARGETS, PhaseResult
+from anystream.bench import driver
+from anystream.bench.driver import TARGETS, Phase, PhaseResult
 from anystream.bench.report import goals, goals_text, table, write_json, write_plot
 from anystream.bench.schedule import due_at, due_count
 from anystream.bench.stats import Histogram
@@ -60,6 +61,7 @@ def _result(
     consumed_per_s: float = 500.0,
     lost: int = 0,
     client_dropped: int = 0,
+    cpu_us_per_msg: float | None = None,
 ) -> PhaseResult:
     return PhaseResult(
         target=target,
@@ -80,6 +82,7 @@ def _result(
         offered=1000 if rate != "0" else 0,
         client_dropped=client_dropped,
         slow_consumers=0,
+        cpu_us_per_msg=cpu_us_per_msg,
     )
 
 
@@ -112,6 +115,7 @@ def test_the_report_writes_a_table_json_with_every_figure_and_a_plot(tmp_path: P
         "loadgen_cpu_percent",
         "schedule_lag_ms",
         "histograms",
+        "cpu_us_per_msg",
     } <= set(document["results"][0])
 
 
@@ -142,6 +146,39 @@ def test_the_goals_of_the_issue_are_checked_as_ratios_met_or_not() -> None:
     assert "NOT MET  hypercorn-trio @ 5000 msgs/s: 0 messages lost" in text
     # The table says why messages were lost.
     assert "12 lost: nats-py dropped 12 (subscription queue full)" in table(results)
+
+
+def test_flat_out_trio_consumption_and_overload_p99_are_checked() -> None:
+    results = [
+        _result("anystream/hypercorn-trio", "max", 24.0, consumed_per_s=6500, cpu_us_per_msg=131),
+        _result("anystream/uvicorn", "max", 60.0, consumed_per_s=7000),
+        _result("faststream/uvicorn", "max", 7000.0, consumed_per_s=9000, cpu_us_per_msg=108),
+        _result("anystream/hypercorn-asyncio", "30000", 32.0),
+    ]
+    checked = {g["goal"]: g for g in goals(results)}
+    flat_out = checked["hypercorn-trio @ max msgs/s: consumption >= 1.0x faststream/uvicorn's"]
+    assert flat_out["ratio"] == 0.72 and flat_out["met"] is False
+    assert flat_out["figure"] == "6500 vs 9000 msgs/s; CPU per message 131 vs 108 us"
+    assert checked["hypercorn-trio @ max msgs/s: /health p99 <= 50 ms"]["met"] is True
+    assert checked["uvicorn @ max msgs/s: /health p99 <= 50 ms"]["met"] is False
+    assert checked["hypercorn-asyncio @ 30000 msgs/s: /health p99 <= 50 ms"]["met"] is True
+    # faststream's own app is the baseline, not held to the overload goal.
+    assert not any(g.startswith("faststream") for g in checked)
+    assert " 131" in table(results).splitlines()[2]
+
+
+def test_an_app_that_answers_its_stats_late_still_gets_its_consumption_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # faststream's app flat out answers no HTTP while it consumes: /stats comes late.
+    answers = iter([{}, {}, {"consumed": 1500}])
+    monkeypatch.setattr(driver, "app_stats", lambda port: next(answers, {"consumed": 1500}))
+    phase = Phase(TARGETS["faststream/uvicorn"], "max", 200, ("/health",), 1.0, 1)
+    now = driver.time.monotonic()
+    window = driver._Window(began=now - 1.0, ended=now, cpu_percent=90.0)
+    counted = driver._consumed(phase, 0, {"consumed": 500}, 5000, window)
+    assert counted.consumed == 1000 and counted.lost == 4000
+    assert counted.consumed_per_s is not None and 0 < counted.consumed_per_s <= 1000
 
 
 def test_goals_whose_phases_did_not_run_are_left_out() -> None:
@@ -229,5 +266,8 @@ def test_a_short_real_run_measures_latency_consumption_and_writes_the_files(
     assert phases[("loadgen/null", "0", None)]["loadgen_cpu_percent"] > 0
     assert busy["offered"] == 500 and busy["client_dropped"] == 0
     assert busy["slow_consumers"] == 0  # the embedded server's monitoring endpoint answered
+    assert busy["cpu_us_per_msg"] > 0  # the server's CPU per consumed message
+    assert busy["paced_reads"] == 0  # 500 msgs/s: the client never fell behind
+    assert phases[("anystream/uvicorn", "0", 100)]["cpu_us_per_msg"] is None  # none consumed
     assert "uvicorn: idle /hello req/s >= 0.9x the bare app's" in done.stdout  # goals shown
     assert (tmp_path / "out" / "plot.png").exists()

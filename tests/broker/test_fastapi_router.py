@@ -42,3 +42,31 @@ async def test_a_fastapi_router_consumes_and_publishes_on_the_app_backend(
         with anyio.fail_after(5):
             await router.broker.connection.flush()
     assert "trio_asyncio" not in sys.modules
+
+
+async def test_the_routers_pacing_options_reach_its_connection(nats_url: str, subject: str) -> None:
+    router = NatsRouter(nats_url, backlog_limit=5, backlog_read_size=256)
+    release = anyio.Event()
+    handled: list[str] = []
+
+    @router.subscriber(subject)
+    async def held(body: str) -> None:
+        await release.wait()
+        handled.append(body)
+
+    app = FastAPI()
+    app.include_router(router)
+    async with lifespan(app):
+        native = router.broker.connection.native
+        for i in range(20):
+            await router.broker.publish(f"m{i}", subject)
+        await wait_until(lambda: native.stats.in_msgs >= 20)
+        # 19 messages wait behind the handler, over the router's limit of 5: reads are held.
+        assert native.stats.paced_reads >= 1
+        release.set()
+        await wait_until(lambda: len(handled) == 20)
+
+
+def test_out_of_range_pacing_is_refused_when_the_router_is_built() -> None:
+    with pytest.raises(ValueError, match="backlog_read_size"):
+        NatsRouter("nats://127.0.0.1:1", backlog_read_size=0)

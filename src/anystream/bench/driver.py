@@ -101,6 +101,9 @@ LOADGEN_CEILING = Target("loadgen/null", "null", "", broker=False)
 
 #: After a phase, how long the app may go on consuming its backlog before it is counted.
 DRAIN_SECONDS = 3.0
+#: How long after the drain ``/stats`` may take to answer at all before a phase's
+#: consumption is given up as unknown.
+STATS_GRACE_SECONDS = 15.0
 DEFAULT_RATES: tuple[str, ...] = ("0", "1000", "5000", "max")
 
 
@@ -130,6 +133,14 @@ class PhaseResult:
     #: by anystream's app), or nats-server cut the app off as a slow consumer.
     client_dropped: int | None = None
     slow_consumers: int | None = None
+    #: Reads the app's NATS client held small because its backlog was at the limit
+    #: (anystream's app only).
+    paced_reads: int | None = None
+    #: The server's CPU (process tree) per consumed message, in microseconds, from the
+    #: start of the phase to the end of the drain: the figure to compare between targets
+    #: when the machine is busy (a server that gets less CPU consumes less, per message
+    #: it costs the same).
+    cpu_us_per_msg: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -170,6 +181,8 @@ class _Window:
     began: float
     ended: float
     cpu_percent: float
+    #: The server's CPU ticks (:func:`tree_cpu_ticks`) when the phase began.
+    cpu_ticks_before: int = 0
 
 
 def _offer(
@@ -226,7 +239,7 @@ def _offer(
         running.expect("done", timeout=1)
     ended = time.monotonic()
     cpu = cpu_seconds(tree_cpu_ticks(rig.server.pid) - cpu_before)
-    window = _Window(began, ended, round(100 * cpu / max(1e-9, ended - began), 1))
+    window = _Window(began, ended, round(100 * cpu / max(1e-9, ended - began), 1), cpu_before)
     load = read_json(load_file)
     if not load:
         raise RuntimeError(f"{phase.target.name}: the load generator wrote no result")
@@ -240,6 +253,7 @@ class _Consumed:
     consumed_per_s: float | None = None
     lost: int | None = None
     client_dropped: int | None = None
+    paced_reads: int | None = None
 
 
 def _consumed(
@@ -251,7 +265,12 @@ def _consumed(
     # Let the backlog drain (at most 3 s; until every message arrived or the count
     # stops moving), then count. The rate is over the time consumption went on.
     drain_until = window.ended + DRAIN_SECONDS
+    # An app that starves HTTP while it consumes (faststream's, flat out) may answer late:
+    # ask again until it does; it consumed until then.
     after, last_change = app_stats(port), window.ended
+    while not after and time.monotonic() < drain_until + STATS_GRACE_SECONDS:
+        time.sleep(0.1)
+        after, last_change = app_stats(port), time.monotonic()
     while after and after["consumed"] - before["consumed"] < published:
         if time.monotonic() > drain_until or time.monotonic() - last_change > 0.5:
             break
@@ -268,6 +287,7 @@ def _consumed(
         consumed_per_s=round(consumed / max(phase.duration, last_change - window.began), 1),
         lost=max(0, published - consumed),
         client_dropped=_delta(after.get("client_dropped"), before.get("client_dropped")),
+        paced_reads=_delta(after.get("paced_reads"), before.get("paced_reads")),
     )
 
 
@@ -285,6 +305,10 @@ def _run_phase(
     window, load, pub = _offer(phase, rig, tick)
     published = int(pub.get("published", 0))
     consumed = _consumed(phase, rig.port, before, published, window)
+    cpu_us_per_msg = None
+    if consumed.consumed:
+        drained = cpu_seconds(tree_cpu_ticks(rig.server.pid) - window.cpu_ticks_before)
+        cpu_us_per_msg = round(1e6 * drained / consumed.consumed, 1)
     per_path = load.get("paths", {})
     return PhaseResult(
         target=phase.target.name,
@@ -305,7 +329,9 @@ def _run_phase(
         offered=int(pub.get("offered", 0)),
         publisher_cpu_percent=pub.get("cpu_percent"),
         client_dropped=consumed.client_dropped,
+        paced_reads=consumed.paced_reads,
         slow_consumers=_delta(slow_consumers(rig.monitor_port), slow_before),
+        cpu_us_per_msg=cpu_us_per_msg,
     )
 
 

@@ -36,7 +36,7 @@ class Order(BaseModel):
     sku: str
 
 
-def _build(responses: Any, app_class: Any, get_: Any, ping: Any, drops: Any = None) -> Any:
+def _build(responses: Any, app_class: Any, get_: Any, ping: Any, client_figures: Any = None) -> Any:
     broker = NatsBroker(NATS_URL, logger=None)
     totals: Counter[str] = Counter()
     consumed = 0
@@ -54,8 +54,8 @@ def _build(responses: Any, app_class: Any, get_: Any, ping: Any, drops: Any = No
     @get_  # type: ignore[untyped-decorator]
     async def stats(scope: Any) -> Any:
         body: dict[str, Any] = {"consumed": consumed, "skus": len(totals)}
-        if drops is not None:  # messages nats-py dropped (subscription queue full)
-            body["client_dropped"] = drops(broker)
+        if client_figures is not None:  # the NATS client's: dropped (queue full), paced reads
+            body.update(client_figures(broker))
         return responses.JSONResponse(body)
 
     return app_class(
@@ -74,11 +74,14 @@ class _Ours:
     JSONResponse = JSONResponse
 
 
-def _client_dropped(broker: NatsBroker) -> int:
-    return consume_stats(broker).slow_consumer_dropped
+def _client_figures(broker: NatsBroker) -> dict[str, int]:
+    """Messages the client dropped (subscription queue full) and the reads it held small."""
+    native = getattr(broker.connection, "native", None)  # anystream.nats under the facade
+    paced = native.stats.paced_reads if native is not None else 0
+    return {"client_dropped": consume_stats(broker).slow_consumer_dropped, "paced_reads": paced}
 
 
-app = _build(_Ours, AsgiFastStream, get, make_ping_asgi, _client_dropped)
+app = _build(_Ours, AsgiFastStream, get, make_ping_asgi, _client_figures)
 faststream_app = _build(
     faststream_response,
     faststream_asgi.AsgiFastStream,

@@ -17,7 +17,7 @@ group owns it) until ``broker.stop()`` drains the connection.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -39,6 +39,13 @@ from .client import Client as NativeClient
 from .compat.client import Client as CompatClient
 from .compat.errors import as_nats_py
 from .errors import NoServersError
+from .options import (
+    DEFAULT_BACKLOG_LIMIT,
+    DEFAULT_BACKLOG_READ_SIZE,
+    DEFAULT_READ_CHECKPOINT_BUDGET,
+    DEFAULT_READ_CHECKPOINT_EVENTS,
+    check_pacing,
+)
 from .session import connect
 
 __all__ = ("NatsBroker", "adopt", "connection_options", "is_native")
@@ -230,6 +237,8 @@ class _Host:
 async def _native_connect(self: _FaststreamNatsBroker) -> CompatClient:
     """``NatsBroker._connect`` on :mod:`anystream.nats` (see the module docstring)."""
     servers, options = connection_options(connection_kwargs(self))
+    if isinstance(self, NatsBroker):
+        options.update(self.client_options)
     _install_adapters()
     client = await _Host(servers, options).open()
     self.config.connect(client)  # type: ignore[arg-type]
@@ -242,7 +251,39 @@ def _install_adapters() -> None:
 
 
 class NatsBroker(_FaststreamNatsBroker):
-    """faststream's ``NatsBroker`` on anystream's own NATS client (asyncio and trio)."""
+    """faststream's ``NatsBroker`` on anystream's own NATS client (asyncio and trio).
+
+    Takes faststream's constructor arguments, plus the client's reader pacing
+    (:func:`anystream.nats.connect` documents each; out-of-range values raise
+    ``ValueError`` here, before anything connects):
+
+    - ``backlog_limit``: messages queued in the broker's subscriptions, not handled yet,
+      from which the reader paces itself (``None``: never);
+    - ``backlog_read_size``: bytes per read while paced;
+    - ``read_checkpoint_events`` / ``read_checkpoint_budget``: the reader lets other tasks
+      run at least every this many events / seconds.
+    """
+
+    def __init__(
+        self,
+        servers: str | Iterable[str] = ("nats://localhost:4222",),
+        *,
+        backlog_limit: int | None = DEFAULT_BACKLOG_LIMIT,
+        backlog_read_size: int = DEFAULT_BACKLOG_READ_SIZE,
+        read_checkpoint_events: int = DEFAULT_READ_CHECKPOINT_EVENTS,
+        read_checkpoint_budget: float = DEFAULT_READ_CHECKPOINT_BUDGET,
+        **kwargs: Any,
+    ) -> None:
+        pacing: dict[str, Any] = {
+            "backlog_limit": backlog_limit,
+            "backlog_read_size": backlog_read_size,
+            "read_checkpoint_events": read_checkpoint_events,
+            "read_checkpoint_budget": read_checkpoint_budget,
+        }
+        check_pacing(**pacing)
+        super().__init__(servers, **kwargs)
+        self.client_options: dict[str, Any] = pacing
+        """Options for :func:`anystream.nats.connect` that faststream's constructor lacks."""
 
 
 # faststream's private connect hook, replaced through the adapter (contract-tested).

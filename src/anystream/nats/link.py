@@ -116,6 +116,7 @@ class Link:
         read_size = network.READ_SIZE
         limit = owner._opts.backlog_limit
         small = owner._opts.backlog_read_size
+        stats = owner.stats
         count = 0
         deadline = clock() + budget
         while True:
@@ -143,6 +144,7 @@ class Link:
                 # A read is a checkpoint too: the count starts again after it.
                 if limit is not None and owner._backlog >= limit:
                     # The application is behind: let it run first, then take a little.
+                    stats.paced_reads += 1
                     await checkpoint()
                     receive_data(await receive(small))
                 else:

@@ -23,6 +23,7 @@ __all__ = (
     "Options",
     "Statistics",
     "Status",
+    "check_pacing",
 )
 
 ErrorCallback = Callable[[Exception], "Awaitable[None] | None"]
@@ -39,6 +40,26 @@ DEFAULT_BACKLOG_LIMIT = 512
 """Messages queued in callback/iterator subscriptions from which the reader paces itself."""
 DEFAULT_BACKLOG_READ_SIZE = 2048
 """Bytes the reader asks per read while the backlog is at or over the limit."""
+
+
+def check_pacing(
+    *,
+    read_checkpoint_events: int,
+    read_checkpoint_budget: float,
+    backlog_limit: int | None,
+    backlog_read_size: int,
+) -> None:
+    """Raise ``ValueError`` naming the first reader-pacing option out of range."""
+    if read_checkpoint_events < 1:
+        raise ValueError(f"read_checkpoint_events must be at least 1, got {read_checkpoint_events}")
+    if read_checkpoint_budget < 0:
+        raise ValueError(
+            f"read_checkpoint_budget must be >= 0 seconds, got {read_checkpoint_budget}"
+        )
+    if backlog_limit is not None and backlog_limit < 1:
+        raise ValueError(f"backlog_limit must be at least 1 message or None, got {backlog_limit!r}")
+    if backlog_read_size < 1:
+        raise ValueError(f"backlog_read_size must be at least 1 byte, got {backlog_read_size!r}")
 
 
 class Status(Enum):
@@ -62,6 +83,8 @@ class Statistics:
     reconnects: int = 0
     errors: int = 0
     """Errors reported to the error callback (server -ERR, slow consumers, ...)."""
+    paced_reads: int = 0
+    """Reads held to ``backlog_read_size`` because the backlog was at ``backlog_limit``."""
 
 
 @dataclass

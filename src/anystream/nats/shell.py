@@ -24,7 +24,7 @@ from .callbacks import CallbackRunner
 from .connection import Connection
 from .errors import AuthorizationError, ConnectionClosedError, NoServersError
 from .link import NETWORK_ERRORS, Link
-from .options import Options, Statistics, Status
+from .options import Options, Statistics, Status, check_pacing
 from .outbox import Outbox
 from .servers import Backoff, Server, ServerPool
 from .subscription import Msg, Subscription
@@ -57,22 +57,12 @@ class IOShell:
     """State and background tasks of a client; the public API is in :class:`Client`."""
 
     def __init__(self, servers: Sequence[str], options: Options) -> None:
-        if options.read_checkpoint_events < 1:
-            raise ValueError(
-                f"read_checkpoint_events must be at least 1, got {options.read_checkpoint_events}"
-            )
-        if options.read_checkpoint_budget < 0:
-            raise ValueError(
-                f"read_checkpoint_budget must be >= 0 seconds, got {options.read_checkpoint_budget}"
-            )
-        if options.backlog_limit is not None and options.backlog_limit < 1:
-            raise ValueError(
-                f"backlog_limit must be at least 1 message or None, got {options.backlog_limit!r}"
-            )
-        if options.backlog_read_size < 1:
-            raise ValueError(
-                f"backlog_read_size must be at least 1 byte, got {options.backlog_read_size!r}"
-            )
+        check_pacing(
+            read_checkpoint_events=options.read_checkpoint_events,
+            read_checkpoint_budget=options.read_checkpoint_budget,
+            backlog_limit=options.backlog_limit,
+            backlog_read_size=options.backlog_read_size,
+        )
         self._opts = options
         self._backlog = 0
         """Messages queued in subscriptions (callback or iterator), not taken yet."""
