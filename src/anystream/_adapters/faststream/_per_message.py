@@ -5,6 +5,7 @@ docs/performance.md gives each patch's measured effect; the package docstring li
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from typing import Any
@@ -100,16 +101,22 @@ def real_logger_log(
     added, propagation, a format with other fields, an exception, a patched ``logging``)
     the record takes upstream's path.
     """
-    from ._logging import write_directly
-
     logger = self.logger
     if (
         exc_info is None
         and type(logger) is logging.Logger
-        and write_directly(logger, level, msg, extra)
+        and _write_directly()(logger, level, msg, extra)
     ):
         return
     logger.log(level, msg, extra=extra, exc_info=exc_info)
+
+
+@functools.cache
+def _write_directly() -> Any:
+    """:func:`~._logging.write_directly`, imported once (not on every log line)."""
+    from ._logging import write_directly
+
+    return write_directly
 
 
 # --------------------------------------------------------------------------------------
@@ -128,12 +135,12 @@ def _subscriber_subject(self: Any) -> Any:
     value (its lazily compiled regex is a cache), so the one built for a (subject,
     prefix) pair serves every read; a prefix changed later is a new key.
     """
-    from faststream._internal.utils.path import Address
-    from faststream.nats.schemas.js_stream import NATS_ADDRESS_SYNTAX
-
     key = (self._subject, self._outer_config.prefix)
     address = _addresses.get(key)
     if address is None:
+        from faststream._internal.utils.path import Address
+        from faststream.nats.schemas.js_stream import NATS_ADDRESS_SYNTAX
+
         address = _addresses[key] = Address(self._subject, NATS_ADDRESS_SYNTAX).add_prefix(key[1])
     return address
 
@@ -239,12 +246,19 @@ def critical_log_call(self: Any, msg: Any, /, *, context: Any) -> Any:
     per message change nothing: one shared object whose scopes call straight through
     stands in for it. With any logger, upstream's object as before.
     """
+    empty_logger, logging_middleware = _logging_names()
+    if type(self.logger.logger) is empty_logger:
+        return _SILENT_LOG_MIDDLEWARE
+    return logging_middleware(logger=self.logger, msg=msg, context=context)
+
+
+@functools.cache
+def _logging_names() -> tuple[Any, Any]:
+    """faststream's classes ``critical_log_call`` reads, imported once (not per message)."""
     from faststream._internal.logger.logger_proxy import EmptyLoggerObject
     from faststream.middlewares.logging import _LoggingMiddleware
 
-    if type(self.logger.logger) is EmptyLoggerObject:
-        return _SILENT_LOG_MIDDLEWARE
-    return _LoggingMiddleware(logger=self.logger, msg=msg, context=context)
+    return EmptyLoggerObject, _LoggingMiddleware
 
 
 def _silent_log_middleware() -> Any:
