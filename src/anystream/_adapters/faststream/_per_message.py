@@ -154,6 +154,23 @@ subscriber_subject = property(_subscriber_subject)
 
 _VARIANT = "89ab" * 4
 
+#: Correlation ids made per ``os.urandom`` call (one system call per this many messages).
+ID_BATCH = 256
+
+# Ids made ahead and not handed out yet: ``list.pop`` hands each to one caller only (with
+# threads too); a forked child drops the parent's (it must not hand out the same ones).
+_ids: list[str] = []
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_ids.clear)
+
+
+def _uuid4_texts(count: int) -> list[str]:
+    raw = os.urandom(16 * count).hex()
+    return [
+        f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
+        for h in (raw[i : i + 32] for i in range(0, len(raw), 32))
+    ]
+
 
 def uuid4_text() -> str:
     """A random (version 4) UUID in its canonical text form, as ``str(uuid.uuid4())``.
@@ -161,12 +178,18 @@ def uuid4_text() -> str:
     ``StreamMessage.__init__`` gives every message without a ``correlation_id`` header
     ``str(uuid4())``: 16 random bytes (``os.urandom``, as uuid4), then a ``UUID`` object
     and its ``__str__``. This formats the same bytes directly (version and variant bits
-    set as uuid4 sets them): the same distribution, the same text, half the time. Patched
+    set as uuid4 sets them): the same distribution, the same text. The random bytes of
+    :data:`ID_BATCH` ids come from one ``os.urandom`` call (one system call instead of one
+    per message); each id is handed out once, and a forked child makes its own. Patched
     in as the ``uuid4`` that ``faststream.message.message`` calls (``str()`` of a ``str``
     is the string itself).
     """
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
+    ids = _ids
+    while True:
+        try:
+            return ids.pop()
+        except IndexError:
+            ids.extend(_uuid4_texts(ID_BATCH))
 
 
 # --------------------------------------------------------------------------------------
