@@ -7,14 +7,12 @@ Users keep ``from faststream.nats import NatsBroker``: ``AsgiFastStream``,
 
 from __future__ import annotations
 
-import inspect
 import sys
 from collections.abc import Iterator
 
 import anyio
 import pytest
 import sniffio
-from faststream._internal.broker import BrokerUsecase
 from faststream.nats import NatsBroker
 
 from anystream import FastStream, broker_lifespan
@@ -31,18 +29,6 @@ pytestmark = pytest.mark.anyio
 def no_bridge() -> Iterator[None]:
     yield
     assert "trio_asyncio" not in sys.modules, "NATS must not need trio-asyncio"
-
-
-def test_contract_faststream_connects_through_the_broker_s_connect_method() -> None:
-    """adopt() replaces the instance's ``_connect``: faststream must still call it."""
-    assert "self._connect()" in inspect.getsource(BrokerUsecase.connect), (
-        "faststream's BrokerUsecase.connect() no longer calls self._connect(): "
-        "anystream.nats.broker.adopt() cannot put NATS brokers on anystream.nats"
-    )
-    assert "self._connection.drain()" in inspect.getsource(NatsBroker.stop), (
-        "faststream's NatsBroker.stop() no longer drains self._connection: "
-        "anystream.nats connections would not be closed by broker.stop()"
-    )
 
 
 def test_only_nats_brokers_not_yet_connected_are_adopted() -> None:

@@ -48,6 +48,7 @@ API_MODULES = [
     "anystream.nats",
     "anystream.testing",
     "anystream.observability",
+    "anystream.health",
 ]
 CHROMIUM_FLAGS = [
     "--no-sandbox",

@@ -186,9 +186,10 @@ async def test_a_custom_route_path_is_honoured(nats_url: str) -> None:
         assert (await http.post("/api/docs/try", json={})).status_code == 404
 
 
-def test_faststreams_test_broker_lookup_still_exists() -> None:
-    # Contract: dry runs use faststream's private find_test_broker (faststream 0.7).
-    from faststream._internal.testing.broker import find_test_broker
+def test_faststreams_test_broker_lookup_finds_the_nats_test_broker() -> None:
+    # Dry runs use faststream's private find_test_broker, through the adapter (its
+    # contract: tests/adapters/test_contracts.py).
+    from anystream._adapters.faststream import find_test_broker
 
     assert find_test_broker(NatsBroker()) is TestNatsBroker
 

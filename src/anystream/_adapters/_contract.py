@@ -29,6 +29,7 @@ __all__ = (
     "lookup",
     "signature",
     "slots",
+    "source_has",
     "unchanged",
     "uses",
 )
@@ -66,7 +67,11 @@ def original(owner: str, attr: str) -> Any:
 
 
 def _function(obj: Any) -> Any:
-    return obj.fget if isinstance(obj, property) else obj
+    if isinstance(obj, property):
+        return obj.fget
+    if isinstance(obj, classmethod | staticmethod):
+        return obj.__func__
+    return obj
 
 
 def _names_used(obj: Any) -> set[str]:
@@ -164,6 +169,18 @@ def unchanged(owner: str, attr: str, expected: str, *, copy_in: str) -> Check:
                 f"{owner}.{attr} changed (source fingerprint {found}, the copy in {copy_in} "
                 f"was made from {expected}): review the copy against it"
             )
+
+    return check
+
+
+def source_has(owner: str, attr: str, *snippets: str) -> Check:
+    """The source of ``owner.attr`` still contains each of ``snippets`` (a call, a test)."""
+
+    def check() -> None:
+        source = inspect.getsource(_function(original(owner, attr)))
+        missing = [snippet for snippet in snippets if snippet not in source]
+        if missing:
+            raise Broken(f"{owner}.{attr} no longer contains {', '.join(map(repr, missing))}")
 
     return check
 

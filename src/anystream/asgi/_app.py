@@ -8,47 +8,32 @@ from collections.abc import AsyncIterator, Iterable, Mapping, MutableMapping, Se
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypedDict
 
-import anyio
-from faststream._internal.application import catch_startup_validation_error
-from faststream._internal.constants import EMPTY
-from faststream._internal.logger import logger as faststream_logger
 from faststream.asgi import AsgiFastStream as _UpstreamAsgiFastStream
 from faststream.asgi.factories import AsyncAPIRoute
 from faststream.asgi.handlers import HttpHandler
-from faststream.exceptions import StartupValidationError
 from typing_extensions import Unpack
 
-from .._exceptions import unwrap_group
-from .._redact import redact
-from ..lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, broker_lifespan
+from .._adapters import faststream as upstream
+from ..lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT
 from ..slicing import DEFAULT_CONSUME_BUDGET
 from ._asyncapi import make_asyncapi_asgi, make_asyncapi_json_asgi
-from ._handlers import answer
-from ._limits import (
-    DEFAULT_MAX_BODY_SIZE,
-    RequestBodyTooLarge,
-    declared_length,
-    limit_body,
-    payload_too_large,
-)
-from ._responses import method_not_allowed, not_found, send_internal_error
-from ._routing import InternalBinds, MethodNotAllowed, Mounted, Router, route_path
+from ._dispatch import serve_http, serve_websocket
+from ._lifespan import run_app, serve_lifespan
+from ._limits import DEFAULT_MAX_BODY_SIZE
+from ._routing import INTERNAL_BINDS_ENV, InternalBinds, Router
 from ._try_it_out import is_faststream_try_it_out, make_try_it_out_handler
-from .types import ASGIApp, Message, Receive, Scope, Send
+from .types import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from fast_depends import Provider
     from fast_depends.library.serializer import SerializerProto
-    from faststream._internal.basic_types import AnyCallable, Lifespan, LoggerProto
-    from faststream._internal.broker import BrokerUsecase
-    from faststream._internal.context import ContextRepo
+    from faststream import ContextRepo
     from faststream.specification.base import SpecificationFactory
+    from faststream.types import AnyCallable, Lifespan, LoggerProto
 
-__all__ = ("INTERNAL_BINDS_ENV", "AsgiFastStream")
+    from .._adapters.faststream import BrokerUsecase
 
-#: Where ``anystream run --internal-bind`` (or you, under another server) names the
-#: internal binds: ``ANYSTREAM_INTERNAL_BINDS=127.0.0.1:9090`` (comma-separated).
-INTERNAL_BINDS_ENV = "ANYSTREAM_INTERNAL_BINDS"
+__all__ = ("INTERNAL_BINDS_ENV", "AsgiFastStream", "AsgiOptions")
 
 log = logging.getLogger("anystream")
 
@@ -108,9 +93,9 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         self,
         *brokers: BrokerUsecase[Any, Any, Any],
         asgi_routes: Sequence[tuple[str, ASGIApp]] = (),
-        logger: LoggerProto | None = faststream_logger,
+        logger: LoggerProto | None = upstream.DEFAULT_LOGGER,
         provider: Provider | None = None,
-        serializer: SerializerProto | None = EMPTY,
+        serializer: SerializerProto | None = upstream.EMPTY,
         context: ContextRepo | None = None,
         lifespan: Lifespan | None = None,
         on_startup: Sequence[AnyCallable] = (),
@@ -210,10 +195,7 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         )
         # As faststream's from_app: the app's lifespan and hooks run in ours.
         asgi_app.lifespan_context = app.lifespan_context
-        asgi_app._on_startup_calling = app._on_startup_calling
-        asgi_app._after_startup_calling = app._after_startup_calling
-        asgi_app._on_shutdown_calling = app._on_shutdown_calling
-        asgi_app._after_shutdown_calling = app._after_shutdown_calling
+        upstream.copy_hooks(app, asgi_app)
         return asgi_app
 
     # Routing
@@ -326,64 +308,13 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self._http(scope, receive, send)
+            await serve_http(
+                self._router_for(scope), scope, receive, send, max_body_size=self.max_body_size
+            )
         elif kind == "lifespan":
             await self.lifespan(scope, receive, send)
         elif kind == "websocket":
-            await self._websocket(scope, receive, send)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method = scope["method"]
-        if method == "HEAD":
-            send = _without_body(send)
-        limit = self.max_body_size
-        if limit is not None:
-            length = declared_length(scope)
-            if length is not None and length > limit:
-                await payload_too_large(scope, receive, send)
-                return
-            receive = limit_body(receive, limit)
-        target = self._router_for(scope).resolve_http(route_path(scope), method)
-        if target is None:
-            await not_found(scope, receive, send)
-        elif isinstance(target, Mounted):
-            await self._call_mounted(target, scope, receive, send)
-        elif isinstance(target, MethodNotAllowed):
-            await method_not_allowed(target.allow)(scope, receive, send)
-        else:
-            # Ours or faststream's: 413/422/500 with fixed bodies, the error logged.
-            await answer(target, scope, receive, send)
-
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        mounted = self._router_for(scope).resolve_mount(route_path(scope))
-        if mounted is not None:
-            await self._call_mounted(mounted, scope, receive, send)
-            return
-        await receive()  # websocket.connect
-        await send({"type": "websocket.close", "code": 1000, "reason": "no websocket route"})
-
-    async def _call_mounted(
-        self, mounted: Mounted, scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        child = dict(scope)
-        child["root_path"] = scope.get("root_path", "") + mounted.prefix
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await mounted.app(child, receive, tracking_send)
-        except RequestBodyTooLarge:
-            if not started:
-                await payload_too_large(scope, receive, send)
-        except Exception:
-            log.exception("unhandled error in the app mounted at %r", mounted.prefix or "/")
-            if scope["type"] == "http" and not started:
-                await send_internal_error(scope, receive, send)
+            await serve_websocket(self._router_for(scope), scope, receive, send)
 
     # Lifespan
 
@@ -401,119 +332,9 @@ class AsgiFastStream(_UpstreamAsgiFastStream):
         ``on_shutdown``, brokers stop, ``after_shutdown``, ``lifespan`` exits. The
         shutdown half is shielded from cancellation and bounded by ``shutdown_timeout``.
         """
-        options = dict(run_extra_options or self._run_extra_options)
-        async with self.lifespan_context(**options) as value:
-            if state is not None and isinstance(value, Mapping):
-                state.update(value)
-            self._log(self._log_level, "FastStream app starting...")
-            async with catch_startup_validation_error():
-                for hook in self._on_startup_calling:
-                    await hook(**options)
-            async with broker_lifespan(
-                *self.brokers,
-                shutdown_timeout=self.shutdown_timeout,
-                consume_budget=self.consume_budget,
-                redelivery_memory=self.redelivery_memory,
-                startup_timeout=self.startup_timeout,
-            ):
-                for hook in self._after_startup_calling:
-                    await hook()
-                self.running = True
-                self._log(self._log_level, "FastStream app started successfully!")
-                self._log_exposure()
-                try:
-                    yield
-                finally:
-                    self.running = False
-                    self._log(self._log_level, "FastStream app shutting down...")
-                    with anyio.CancelScope(shield=True), anyio.move_on_after(
-                        self.shutdown_timeout
-                    ):
-                        for hook in self._on_shutdown_calling:
-                            await hook()
-            with anyio.CancelScope(shield=True), anyio.move_on_after(self.shutdown_timeout):
-                for hook in self._after_shutdown_calling:
-                    await hook()
-            self._log(self._log_level, "FastStream app shut down gracefully.")
-
-    def _log_exposure(self) -> None:
-        """One line each for what the HTTP side exposes beyond the app's own routes."""
-        if self._try_it_out_path is not None:
-            where = "internal binds" if self.docs_internal else "every bind"
-            if self.try_it_out_real_broker:
-                log.warning(
-                    "AsyncAPI try-it-out is on at POST %s (%s) and publishes to the real "
-                    "broker: whoever reaches it can put messages on any channel",
-                    self._try_it_out_path, where,
-                )
-            else:
-                log.warning(
-                    "AsyncAPI try-it-out is on at POST %s (%s), dry runs only: whoever "
-                    "reaches it can run the app's subscribers with any payload",
-                    self._try_it_out_path, where,
-                )
-        if self.internal_routes and not self.internal_binds:
-            log.warning(
-                "internal routes (%s) answer 404: no internal bind is set (internal_binds=, "
-                "$%s, or anystream run --internal-bind)",
-                _route_paths(self.internal_routes), INTERNAL_BINDS_ENV,
-            )
-        elif self.internal_routes:
-            log.info(
-                "internal routes (%s) answer only on %r",
-                _route_paths(self.internal_routes), self.internal_binds,
-            )
+        async with run_app(self, run_extra_options, state=state):
+            yield
 
     async def lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI lifespan protocol around :meth:`start_lifespan_context`."""
-        await receive()  # lifespan.startup
-        started = False
-        try:
-            async with self.start_lifespan_context(state=scope.get("state")):
-                await send({"type": "lifespan.startup.complete"})
-                started = True
-                await receive()  # lifespan.shutdown
-        except Exception as exc:
-            phase = "shutdown" if started else "startup"
-            reason = _describe(exc)
-            log.error("lifespan %s failed: %s", phase, reason, exc_info=unwrap_group(exc))
-            # hypercorn raises LifespanFailureError from send() here and expects it to
-            # propagate out of the app: that is what makes its worker exit. Swallowing
-            # it makes hypercorn serve on without lifespan (and without brokers).
-            await send({"type": f"lifespan.{phase}.failed", "message": reason})
-            failure = unwrap_group(exc)
-        else:
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        # Then re-raise, as faststream and Starlette do: Starlette's TestClient raises
-        # it (cause chained), uvicorn stays quiet once told "failed". Raised outside the
-        # except block so the error keeps its own context, not the exception group's.
-        raise failure
-
-
-def _route_paths(routes: Iterable[tuple[str, ASGIApp]]) -> str:
-    return ", ".join(dict.fromkeys(path or "/" for path, _ in routes))
-
-
-def _describe(exc: BaseException) -> str:
-    exc = unwrap_group(exc)
-    if isinstance(exc, StartupValidationError):
-        parts = []
-        if exc.missed_fields:
-            parts.append("missing options: " + ", ".join(exc.missed_fields))
-        if exc.invalid_fields:
-            parts.append("invalid options: " + ", ".join(exc.invalid_fields))
-        return "; ".join(parts) or "invalid startup options"
-    text = str(exc) or repr(exc)
-    return redact(f"{type(exc).__name__}: {text}")
-
-
-def _without_body(send: Send) -> Send:
-    """HEAD: pass the headers (Content-Length included), drop the body bytes."""
-
-    async def head_send(message: Message) -> None:
-        if message["type"] == "http.response.body" and message.get("body"):
-            message = {**message, "body": b""}
-        await send(message)
-
-    return head_send
+        await serve_lifespan(self, scope, receive, send)

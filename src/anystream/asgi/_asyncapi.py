@@ -6,7 +6,6 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from faststream._internal.application import StartAbleApplication
 from faststream.specification import AsyncAPI
 from faststream.specification.asyncapi.site import (
     ASYNCAPI_CSS_DEFAULT_URL,
@@ -16,6 +15,7 @@ from faststream.specification.asyncapi.site import (
 )
 from faststream.specification.base import SpecificationFactory
 
+from .._adapters.faststream import StartAbleApplication
 from .._redact import redact
 from ._assets import OfflineAsyncAPIAssets, offline_asyncapi_assets
 from ._endpoint import Endpoint

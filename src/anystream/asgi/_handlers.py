@@ -25,6 +25,7 @@ from faststream.asgi.handlers import GetHandler as _GetHandler
 from faststream.asgi.handlers import PostHandler as _PostHandler
 from faststream.asgi.request import AsgiRequest
 
+from .._adapters.faststream import set_query_params
 from ._limits import RequestBodyTooLarge, payload_too_large
 from ._responses import AsgiResponse, internal_error, method_not_allowed
 from .types import Receive, Scope, Send, UserApp
@@ -73,7 +74,7 @@ def new_request(scope: Scope, receive: Receive, send: Send) -> AsgiRequest:
     raw: bytes = scope.get("query_string", b"")
     if raw:
         # AsgiRequest.query_params returns this once set (tests/unit/test_request_type.py).
-        request._query_params = parse_qs(raw.decode("latin-1"))
+        set_query_params(request, parse_qs(raw.decode("latin-1")))
     request.json = MethodType(_json_or_malformed, request)  # type: ignore[method-assign]
     return request
 

@@ -9,18 +9,37 @@ Resolution is pure (scope in, decision out); :class:`Router` never awaits.
   As in Starlette, the child scope's ``root_path`` gains the mount prefix and
   ``path`` stays the full path, so a Starlette or FastAPI app mounted at ``/api``
   sees its own routes under ``/api``.
+
+Route once, as Starlette does: the app resolves a request once and records the
+match in the scope (:func:`record_route`: ``scope["route"]``, ``scope["endpoint"]``)
+before the endpoint runs. Middlewares around the app read it from there
+(:func:`recorded_route`) once the app returns, or hear of it as soon as it is made
+(:func:`on_route`), instead of resolving the request again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from faststream.asgi.handlers import HttpHandler
 
 from .types import ASGIApp, Scope
 
-__all__ = ("InternalBinds", "MethodNotAllowed", "Mounted", "Router", "route_path")
+__all__ = (
+    "INTERNAL_BINDS_ENV",
+    "NOT_FOUND",
+    "InternalBinds",
+    "MethodNotAllowed",
+    "Mounted",
+    "Route",
+    "Router",
+    "on_route",
+    "record_route",
+    "recorded_route",
+    "route_path",
+)
 
 
 def route_path(scope: Scope) -> str:
@@ -45,6 +64,67 @@ class MethodNotAllowed:
 class Mounted:
     app: ASGIApp
     prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The route a request matched, as the app records it in ``scope["route"]``.
+
+    ``path_format`` is an endpoint's path (``/orders``), a mount's prefix and
+    ``/*`` (``/api/*``), or None when nothing matched (404): a fixed set of values
+    whatever paths clients ask for. Starlette's key and attribute name, so
+    Starlette's own middlewares read it too.
+    """
+
+    path_format: str | None
+    endpoint: ASGIApp | None = None
+
+
+#: What the app records when no route matches.
+NOT_FOUND = Route(None)
+
+#: Where :func:`on_route` keeps its listeners until the request is routed.
+_LISTENERS = "anystream.route_listeners"
+
+
+def route_of(target: HttpHandler | Mounted | MethodNotAllowed | None, path: str) -> Route:
+    """The :class:`Route` of what :meth:`Router.resolve_http` returned for ``path``."""
+    if target is None:
+        return NOT_FOUND
+    if isinstance(target, Mounted):
+        return Route(target.prefix + "/*", target.app)
+    if isinstance(target, MethodNotAllowed):
+        return Route(path)  # an endpoint's path: endpoints match exactly
+    return Route(path, target)
+
+
+def record_route(scope: Scope, route: Route) -> None:
+    """Put the match in the scope and tell the listeners :func:`on_route` added.
+
+    The listeners are taken out of the scope, so a mounted app, which gets a copy,
+    does not call them again: they hear of the outermost app's route only.
+    """
+    scope["route"] = route
+    if route.endpoint is not None:
+        scope["endpoint"] = route.endpoint
+    listeners: list[Callable[[Route], Any]] = scope.pop(_LISTENERS, [])
+    for listener in listeners:
+        listener(route)
+
+
+def recorded_route(scope: Scope) -> Route | None:
+    """The route an anystream app recorded for this request; None if none did (yet)."""
+    route = scope.get("route")
+    return route if isinstance(route, Route) else None
+
+
+def on_route(scope: Scope, listener: Callable[[Route], Any]) -> None:
+    """Call ``listener(route)`` once the app has routed this request, before the endpoint runs.
+
+    For a middleware that needs the route while the request runs (a gauge of
+    requests in progress); a route-free app never calls it.
+    """
+    scope.setdefault(_LISTENERS, []).append(listener)
 
 
 class Router:
@@ -99,6 +179,10 @@ def _allowed(handlers: Sequence[HttpHandler]) -> tuple[str, ...]:
         allow.update(dict.fromkeys(handler.methods))
     return tuple(allow)
 
+
+#: Where ``anystream run --internal-bind`` (or you, under another server) names the
+#: internal binds: ``ANYSTREAM_INTERNAL_BINDS=127.0.0.1:9090`` (comma-separated).
+INTERNAL_BINDS_ENV = "ANYSTREAM_INTERNAL_BINDS"
 
 _ANY_HOST = frozenset({"", "0.0.0.0", "::", "*"})
 

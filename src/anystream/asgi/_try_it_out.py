@@ -29,14 +29,16 @@ import sniffio
 from fast_depends.exceptions import ValidationError as FDValidationError
 from faststream.exceptions import SubscriberNotFound
 
+from .._adapters.faststream import find_test_broker, handler_function
 from .._exceptions import unwrap_group
 from ..runtime import open_runtime, runtime_for
 from ._handlers import PostHandler, Request, post
 from ._responses import AsgiResponse, JSONResponse
 
 if TYPE_CHECKING:
-    from faststream._internal.broker import BrokerUsecase
     from faststream.specification.schema import Tag, TagDict
+
+    from .._adapters.faststream import BrokerUsecase
 
 __all__ = ("TryItOut", "is_faststream_try_it_out", "make_try_it_out_handler")
 
@@ -61,21 +63,12 @@ def _validation_errors() -> tuple[type[Exception], ...]:
 _INVALID_PAYLOAD = _validation_errors()
 
 
-def _find_test_broker(broker: Any) -> Any:
-    # faststream's own lookup (private; guarded by tests/unit/test_try_it_out.py).
-    from faststream._internal.testing.broker import find_test_broker
-
-    return find_test_broker(broker)
-
-
 _FASTSTREAM_MODULE = "faststream.asgi.factories.asyncapi.try_it_out"
 
 
 def is_faststream_try_it_out(app: Any) -> bool:
     """Whether ``app`` is the handler faststream's ``make_try_it_out_handler`` built."""
-    # The handler keeps its undecorated function under a private, name-mangled
-    # attribute (guarded by tests/unit/test_try_it_out.py).
-    func = getattr(app, "_HttpHandler__original_func", None)
+    func = handler_function(app)
     return getattr(func, "__module__", None) == _FASTSTREAM_MODULE
 
 
@@ -191,10 +184,10 @@ def _runs_natively(broker: Any) -> bool:
 async def _dry_run(
     broker: Any, brokers: Sequence[Any], payload: Any, destination: str
 ) -> Any:
-    test_broker = _find_test_broker(broker)
+    test_broker = find_test_broker(broker)
     if test_broker is None:
         raise RuntimeError(f"no test broker for {type(broker).__name__}")
-    same_kind = [b for b in brokers if b is not broker and _find_test_broker(b) is test_broker]
+    same_kind = [b for b in brokers if b is not broker and find_test_broker(b) is test_broker]
     # faststream's test broker leaves every subscriber marked not running on exit
     # (faststream 0.7.x): on a live app that stops consumption. Put them back.
     running = {sub: sub.running for b in (broker, *same_kind) for sub in b.subscribers}

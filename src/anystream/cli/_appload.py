@@ -13,8 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from faststream._internal.application import Application
-
+from .._adapters.faststream import Application, run_extra_options, set_run_extra_options
 from ..asgi._app import AsgiFastStream
 from ..asgi.types import ASGIApp
 
@@ -72,7 +71,7 @@ def as_asgi(obj: Any, target: str) -> ASGIApp:
         # brokers and hooks on anystream's anyio runtime, keep their HTTP routes.
         routes = list(getattr(obj, "routes", ()))
         asgi = AsgiFastStream.from_app(obj, asgi_routes=routes)
-        asgi._run_extra_options = dict(getattr(obj, "_run_extra_options", {}) or {})
+        set_run_extra_options(asgi, run_extra_options(obj))
         return asgi
     if _is_asgi(obj):
         return obj  # type: ignore[no-any-return]
@@ -102,9 +101,7 @@ def load_app(
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise AppLoadError(
-                f"module {module_name!r} has no attribute {attribute!r}"
-            ) from None
+            raise AppLoadError(f"module {module_name!r} has no attribute {attribute!r}") from None
     if factory:
         if not callable(obj):
             raise AppLoadError(f"--factory: {target!r} is not callable")
@@ -122,7 +119,7 @@ def load_app(
         )
     app = as_asgi(obj, target)
     if extra_options and isinstance(app, AsgiFastStream):
-        app._run_extra_options = {**app._run_extra_options, **extra_options}
+        set_run_extra_options(app, {**run_extra_options(app), **extra_options})
     return app
 
 

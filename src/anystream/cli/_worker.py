@@ -24,9 +24,9 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 import anyio
-from hypercorn.app_wrappers import ASGIWrapper
 from hypercorn.config import Config, Sockets
 
+from .._adapters.hypercorn import serve_worker
 from .._exceptions import unwrap_group
 from ..asgi._app import INTERNAL_BINDS_ENV, AsgiFastStream
 from ..asgi.types import ASGIApp, Message, Receive, Scope, Send
@@ -114,19 +114,6 @@ def _configure_logging(level: str) -> None:
     )
 
 
-async def _serve(
-    backend: str, app: ASGIWrapper, config: Config, sockets: Sockets, trigger: Any
-) -> None:
-    if backend == "trio":
-        from hypercorn.trio.run import worker_serve as trio_serve
-
-        await trio_serve(app, config, sockets=sockets, shutdown_trigger=trigger)
-    else:
-        from hypercorn.asyncio.run import worker_serve as asyncio_serve
-
-        await asyncio_serve(app, config, sockets=sockets, shutdown_trigger=trigger)
-
-
 def worker_main(
     spec: WorkerSpec,
     config: Config,
@@ -164,9 +151,9 @@ def worker_main(
     options = {"use_uvloop": True} if spec.worker_class == "uvloop" else {}
     try:
         anyio.run(
-            _serve,
+            serve_worker,
             backend,
-            ASGIWrapper(reporter),  # type: ignore[arg-type]
+            reporter,
             config,
             sockets,
             trigger,

@@ -17,7 +17,6 @@ group owns it) until ``broker.stop()`` drains the connection.
 
 from __future__ import annotations
 
-import types
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
@@ -28,6 +27,13 @@ import anyio
 import faststream.nats
 from faststream.nats.broker.broker import NatsBroker as _FaststreamNatsBroker
 
+from .._adapters.faststream import (
+    connect_with,
+    connection,
+    connection_kwargs,
+    connects_with,
+    install,
+)
 from ..runtime.tasks import BackgroundTask, spawn
 from .client import Client as NativeClient
 from .compat.client import Client as CompatClient
@@ -223,25 +229,24 @@ class _Host:
 
 async def _native_connect(self: _FaststreamNatsBroker) -> CompatClient:
     """``NatsBroker._connect`` on :mod:`anystream.nats` (see the module docstring)."""
-    servers, options = connection_options(self._connection_kwargs)
+    servers, options = connection_options(connection_kwargs(self))
     _install_adapters()
-    connection = await _Host(servers, options).open()
-    self.config.connect(connection)  # type: ignore[arg-type]
-    return connection
+    client = await _Host(servers, options).open()
+    self.config.connect(client)  # type: ignore[arg-type]
+    return client
 
 
 def _install_adapters() -> None:
     """faststream's asyncio-only internals on this path, fixed on anyio (idempotent)."""
-    from .._adapters.faststream import install
-
     install()
 
 
 class NatsBroker(_FaststreamNatsBroker):
     """faststream's ``NatsBroker`` on anystream's own NATS client (asyncio and trio)."""
 
-    async def _connect(self) -> Any:
-        return await _native_connect(self)
+
+# faststream's private connect hook, replaced through the adapter (contract-tested).
+connect_with(NatsBroker, _native_connect)
 
 
 # Before any broker of this module exists (TestNatsBroker never calls _connect).
@@ -252,8 +257,7 @@ def is_native(broker: Any) -> bool:
     """True if ``broker`` is a NATS broker that connects with :mod:`anystream.nats`."""
     if not isinstance(broker, faststream.nats.NatsBroker):
         return False
-    connect_fn = getattr(broker, "_connect", None)
-    return getattr(connect_fn, "__func__", None) in (_native_connect, NatsBroker._connect)
+    return connects_with(broker, _native_connect)
 
 
 def adopt(broker: Any) -> bool:
@@ -267,8 +271,8 @@ def adopt(broker: Any) -> bool:
         return False
     if is_native(broker):
         return True
-    if broker._connection is not None:
+    if connection(broker) is not None:
         return False
     _install_adapters()
-    broker._connect = types.MethodType(_native_connect, broker)  # type: ignore[method-assign]
+    connect_with(broker, _native_connect)
     return True

@@ -20,14 +20,15 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._adapters.prometheus import registered
 from ..asgi._endpoint import Endpoint
 from ..asgi._responses import AsgiResponse
+from ..asgi._routing import Route, on_route
 from ..asgi.types import ASGIApp, Message, Receive, Scope, Send
-from ._routes import method_label, route_label
+from ._routes import label_of, method_label, route_label
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
-    from prometheus_client.registry import Collector
 
 __all__ = ("HttpMetricsMiddleware", "MetricsHandler", "make_metrics_asgi")
 
@@ -90,12 +91,6 @@ def make_metrics_asgi(
     return MetricsHandler(registry, include_in_schema=include_in_schema)
 
 
-def _registered(registry: CollectorRegistry, name: str) -> Any:
-    # The same metric registered twice raises; reuse it (an app module imported again).
-    names: dict[str, Collector] = getattr(registry, "_names_to_collectors", {})
-    return names.get(name)
-
-
 class HttpMetricsMiddleware:
     """ASGI middleware: count and time HTTP requests by method, route and status.
 
@@ -105,10 +100,13 @@ class HttpMetricsMiddleware:
     - ``<prefix>_http_request_duration_seconds{method, route}`` (histogram)
     - ``<prefix>_http_requests_in_progress{method, route}``
 
-    ``route`` is the matched route, not the raw path (see
-    :func:`~anystream.observability.route_label`), so label sets stay bounded.
-    Routes in ``exclude`` (e.g. the probes) are not counted. Lifespan and other
-    scopes pass through untouched.
+    ``route`` is the route the app matched, not the raw path (see
+    :func:`~anystream.observability.route_label`), so label sets stay bounded: the
+    app records it in the scope when it routes the request, and this middleware
+    reads it from there. Requests in progress are counted from that moment
+    (requests to an app that records no route are counted once answered, under
+    ``<other>``). Routes in ``exclude`` (e.g. the probes) are not counted.
+    Lifespan and other scopes pass through untouched.
     """
 
     def __init__(
@@ -125,14 +123,14 @@ class HttpMetricsMiddleware:
         self.registry = registry if registry is not None else prom.REGISTRY
         self.exclude = frozenset(exclude)
         name = f"{prefix}_http_requests"
-        self.requests = _registered(self.registry, f"{name}_total") or prom.Counter(
+        self.requests = registered(self.registry, f"{name}_total") or prom.Counter(
             name,
             "HTTP requests answered, by method, route and status",
             ("method", "route", "status"),
             registry=self.registry,
         )
         duration_name = f"{prefix}_http_request_duration_seconds"
-        self.duration = _registered(self.registry, duration_name) or prom.Histogram(
+        self.duration = registered(self.registry, duration_name) or prom.Histogram(
             duration_name,
             "HTTP request duration in seconds, by method and route",
             ("method", "route"),
@@ -140,7 +138,7 @@ class HttpMetricsMiddleware:
             registry=self.registry,
         )
         progress_name = f"{prefix}_http_requests_in_progress"
-        self.in_progress = _registered(self.registry, progress_name) or prom.Gauge(
+        self.in_progress = registered(self.registry, progress_name) or prom.Gauge(
             progress_name,
             "HTTP requests being answered, by method and route",
             ("method", "route"),
@@ -155,19 +153,16 @@ class HttpMetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        route = route_label(self.app, scope)
-        if route in self.exclude:
-            await self.app(scope, receive, send)
-            return
         method = method_label(scope["method"])
         status = 500  # what the server answers if the app raises before responding
-        key = (method, route)
-        children = self._children.get(key)
-        if children is None:
-            children = (self.duration.labels(method, route), self.in_progress.labels(method, route))
-            if len(self._children) < _CHILD_CACHE_LIMIT:
-                self._children[key] = children
-        duration, in_progress = children
+        in_progress: Any = None
+
+        def routed(route: Route) -> None:
+            nonlocal in_progress
+            label = label_of(route)
+            if label not in self.exclude:
+                in_progress = self._children_for(method, label)[1]
+                in_progress.inc()
 
         async def counting_send(message: Message) -> None:
             nonlocal status
@@ -175,16 +170,34 @@ class HttpMetricsMiddleware:
                 status = int(message["status"])
             await send(message)
 
-        in_progress.inc()
+        on_route(scope, routed)
         start = time.perf_counter()
         try:
             await self.app(scope, receive, counting_send)
         finally:
-            duration.observe(time.perf_counter() - start)
-            in_progress.dec()
-            counter = self._counters.get((method, route, status))
-            if counter is None:
-                counter = self.requests.labels(method, route, str(status))
-                if len(self._counters) < _CHILD_CACHE_LIMIT:
-                    self._counters[(method, route, status)] = counter
-            counter.inc()
+            elapsed = time.perf_counter() - start
+            if in_progress is not None:
+                in_progress.dec()
+            route = route_label(scope)  # recorded by the app when it routed the request
+            if route not in self.exclude:
+                self._children_for(method, route)[0].observe(elapsed)
+                self._counter_for(method, route, status).inc()
+
+    def _children_for(self, method: str, route: str) -> tuple[Any, Any]:
+        """The (duration, in progress) children of ``method, route``."""
+        key = (method, route)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.duration.labels(method, route), self.in_progress.labels(method, route))
+            if len(self._children) < _CHILD_CACHE_LIMIT:
+                self._children[key] = children
+        return children
+
+    def _counter_for(self, method: str, route: str, status: int) -> Any:
+        key = (method, route, status)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self.requests.labels(method, route, str(status))
+            if len(self._counters) < _CHILD_CACHE_LIMIT:
+                self._counters[key] = counter
+        return counter

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..asgi.types import ASGIApp, Message, Receive, Scope, Send
-from ._routes import OTHER, UNMATCHED, method_label, route_label
+from ._routes import OTHER, UNMATCHED, ExcludedPaths, method_label, route_label
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -43,8 +43,11 @@ class TracingMiddleware:
     - the parent is taken from the request's ``traceparent``/``baggage`` headers
       (the globally configured propagator).
 
-    Routes in ``exclude`` (probes, ``/metrics``) get no span. Lifespan and
-    other scopes pass through untouched.
+    The span starts before the app runs (it is the current span while the handler
+    runs) and gets its route once the app has routed the request (the app records
+    it in the scope). So ``exclude`` is matched on the request's path before
+    routing: an endpoint's path (``/metrics``) or a mount's prefix (``/api/*``) gets
+    no span. Lifespan and other scopes pass through untouched.
     """
 
     def __init__(
@@ -60,19 +63,15 @@ class TracingMiddleware:
 
         self.app = app
         self.exclude = frozenset(exclude)
+        self._excluded = ExcludedPaths(self.exclude)
         self.tracer = trace.get_tracer(
             _INSTRUMENTATION, __version__, tracer_provider=tracer_provider
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or self._excluded.matches(scope):
             await self.app(scope, receive, send)
             return
-        route = route_label(self.app, scope)
-        if route in self.exclude:
-            await self.app(scope, receive, send)
-            return
-
         from opentelemetry import propagate
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -83,12 +82,6 @@ class TracingMiddleware:
             headers[name] = f"{headers[name]},{value}" if name in headers else value
         parent = propagate.extract(headers)
         method = method_label(scope["method"])
-        has_route = route not in (UNMATCHED, OTHER)
-        name = f"{method} {route}" if has_route else method
-        attributes = _request_attributes(scope, headers)
-        if has_route:
-            attributes["http.route"] = route
-
         status = 0
 
         async def traced_send(message: Message) -> None:
@@ -97,12 +90,20 @@ class TracingMiddleware:
                 status = int(message["status"])
             await send(message)
 
+        # Named by the method until the app has routed the request (as Starlette's).
         with self.tracer.start_as_current_span(
-            name, context=parent, kind=SpanKind.SERVER, attributes=attributes
+            method,
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes=_request_attributes(scope, headers),
         ) as span:
             try:
                 await self.app(scope, receive, traced_send)
             finally:
+                route = route_label(scope)  # recorded by the app when it routed the request
+                if route not in (UNMATCHED, OTHER):
+                    span.update_name(f"{method} {route}")
+                    span.set_attribute("http.route", route)
                 if status:
                     span.set_attribute("http.response.status_code", status)
                     if status >= 500:

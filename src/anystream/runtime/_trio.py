@@ -15,13 +15,15 @@ Facts this code relies on (see ``docs/trio.md``):
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import sniffio
 import trio_asyncio
+
+from .._adapters.anyio import repoint_get_running_loop
+from .._adapters.faststream import swap_producers
 
 T = TypeVar("T")
 
@@ -35,17 +37,10 @@ def _repair_early_asyncio_imports() -> None:
     imported whenever anyio has run on asyncio in this process), and then every
     anyio task group inside a broker call fails with "no running event loop".
     """
-    module = sys.modules.get("anyio._backends._asyncio")
-    if module is not None and getattr(module, "get_running_loop", None) is not (
-        asyncio.get_running_loop
-    ):
-        setattr(module, "get_running_loop", asyncio.get_running_loop)  # noqa: B010
+    repoint_get_running_loop(asyncio.get_running_loop)
 
 
 _repair_early_asyncio_imports()
-
-#: Attributes of a faststream broker config that hold producers (NATS has two).
-_PRODUCER_ATTRS = ("producer", "js_producer")
 
 
 class _BridgedProducer:
@@ -89,18 +84,20 @@ class TrioAsyncioRuntime:
         return result
 
     def adopt(self, broker: Any) -> None:
-        config = broker.config.broker_config
-        for attr in _PRODUCER_ATTRS:
-            producer = getattr(config, attr, None)
-            if producer is not None and not isinstance(producer, _BridgedProducer):
-                setattr(config, attr, _BridgedProducer(producer, self))
+        def bridged(producer: Any) -> Any:
+            if isinstance(producer, _BridgedProducer):
+                return producer
+            return _BridgedProducer(producer, self)
+
+        swap_producers(broker, bridged)
 
     def release(self, broker: Any) -> None:
-        config = broker.config.broker_config
-        for attr in _PRODUCER_ATTRS:
-            producer = getattr(config, attr, None)
+        def unbridged(producer: Any) -> Any:
             if isinstance(producer, _BridgedProducer) and producer._runtime is self:
-                setattr(config, attr, producer._anystream_inner)
+                return producer._anystream_inner
+            return producer
+
+        swap_producers(broker, unbridged)
 
 
 @asynccontextmanager

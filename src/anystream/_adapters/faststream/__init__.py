@@ -56,11 +56,43 @@ and their :data:`PATCHES`: :mod:`._tasks` (``TasksMixin``, ``MultiLock``), :mod:
 :mod:`._js_producer` (``NatsJSFastProducer.request``), :mod:`._per_message` (the
 per-message patches, with the log handler of :mod:`._logging`); :mod:`._install` checks
 them all and patches.
+
+Two more modules patch nothing: they are the only place the rest of anystream reads or
+replaces faststream's private names. :mod:`._application`: the application's hooks, log,
+extra options and ``_internal`` names (``EMPTY``, ``catch_startup_validation_error``, ...)
+``AsgiFastStream`` is built on, and two attributes of faststream's ASGI helpers;
+:mod:`._broker`: a broker's ``_connect`` hook, ``_connection``, ``_connection_kwargs``,
+its config's producers, ``find_test_broker``. Their assumptions (:data:`CONTRACTS`) are
+checked by ``tests/adapters/test_contracts.py``, one test each.
 """
 
 from __future__ import annotations
 
 from .._contract import Assumption
+from . import _application, _broker
+from ._application import (
+    DEFAULT_LOGGER,
+    EMPTY,
+    Application,
+    StartAbleApplication,
+    catch_startup_validation_error,
+    copy_hooks,
+    handler_function,
+    hooks,
+    log,
+    run_extra_options,
+    set_query_params,
+    set_run_extra_options,
+)
+from ._broker import (
+    BrokerUsecase,
+    connect_with,
+    connection,
+    connection_kwargs,
+    connects_with,
+    find_test_broker,
+    swap_producers,
+)
 from ._install import (
     ASSUMPTIONS,
     PATCHES,
@@ -75,14 +107,38 @@ from ._testing import CallFuture
 
 __all__ = (
     "ASSUMPTIONS",
+    "CONTRACTS",
+    "DEFAULT_LOGGER",
+    "EMPTY",
     "PATCHES",
     "TASK_STOP_TIMEOUT",
+    "Application",
     "Assumption",
+    "BrokerUsecase",
     "CallFuture",
     "FaststreamAdapterError",
+    "StartAbleApplication",
     "SupervisedTask",
+    "catch_startup_validation_error",
+    "connect_with",
+    "connection",
+    "connection_kwargs",
+    "connects_with",
+    "copy_hooks",
+    "find_test_broker",
+    "handler_function",
+    "hooks",
     "install",
     "is_installed",
+    "log",
+    "run_extra_options",
+    "set_query_params",
+    "set_run_extra_options",
+    "swap_producers",
     "uninstall",
     "uuid4_text",
 )
+
+#: What the rest of anystream assumes of faststream's private names (not patched; the
+#: patches' own assumptions are :data:`ASSUMPTIONS`, checked by :func:`install`).
+CONTRACTS: tuple[Assumption, ...] = _application.ASSUMPTIONS + _broker.ASSUMPTIONS

@@ -24,6 +24,7 @@ import nats.errors
 from nats.aio.client import ServerVersion
 from nats.nuid import NUID
 
+from ..._adapters.nats_py import new_msg
 from .. import errors as native_errors
 from ..client import Client as NativeClient
 from ..subscription import DEFAULT_PENDING_BYTES_LIMIT, DEFAULT_PENDING_MSGS_LIMIT
@@ -44,13 +45,14 @@ class Msg(nats.aio.msg.Msg):
 
     @classmethod
     def from_native(cls, client: Client, msg: NativeMsg) -> Msg:
-        return cls(
-            _client=client,  # type: ignore[arg-type]
+        return new_msg(
+            cls,
+            client,
             subject=msg.subject,
             reply=msg.reply or "",
             data=msg.data,
             headers=msg.headers,
-            _sid=msg.sid,
+            sid=msg.sid,
         )
 
 

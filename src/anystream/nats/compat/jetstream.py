@@ -21,6 +21,7 @@ import nats.errors
 import nats.js
 from nats.js import api
 
+from ..._adapters.nats_py import js_api_prefix
 from ..errors import NatsError, NatsTimeoutError, SubscriptionClosedError
 from ..js import JetStream
 from ..js.errors import FetchTimeoutError
@@ -249,7 +250,7 @@ class JetStreamContext(nats.js.JetStreamContext):
             publish_async_max_pending=publish_async_max_pending,
         )
         self._facade = conn
-        self._native_js = JetStream(conn.native, prefix=self._prefix, timeout=timeout)
+        self._native_js = JetStream(conn.native, prefix=js_api_prefix(self), timeout=timeout)
 
     @property
     def native(self) -> JetStream:
@@ -316,7 +317,7 @@ class JetStreamContext(nats.js.JetStreamContext):
             async def native_cb(js_msg: JsMsg) -> None:
                 msg = Msg.from_native(facade, js_msg)
                 await user_cb(msg)
-                if auto_ack and not msg._ackd:
+                if auto_ack and not msg.is_acked:
                     with contextlib.suppress(nats.errors.MsgAlreadyAckdError):
                         await msg.ack()
 
