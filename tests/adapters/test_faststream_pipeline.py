@@ -141,3 +141,29 @@ def test_process_message_and_run_async_are_the_adapted_ones() -> None:
     assert SubscriberUsecase.process_message is _pipeline.process_message
     assert model.run_async is _pipeline.run_async
     assert original(usecase, "process_message") is not _pipeline.process_message
+
+
+async def test_each_message_goes_to_the_first_handler_whose_filter_takes_it(
+    nats_url: str, subject: str
+) -> None:
+    broker = NatsBroker(nats_url)
+    handled: list[str] = []
+    subscriber = broker.subscriber(subject)
+
+    @subscriber(filter=lambda msg: msg.content_type == "application/json")
+    async def json_handler(body: dict[str, str]) -> None:
+        handled.append(f"json {body['n']}")
+
+    @subscriber
+    async def any_handler(body: str) -> None:
+        handled.append(f"other {body}")
+
+    async with broker:
+        await broker.start()
+        await broker.publish({"n": "1"}, subject)
+        await broker.publish("2", subject)
+        with anyio.fail_after(TIMEOUT):
+            while len(handled) < 2:
+                await anyio.sleep(0.01)
+
+    assert handled == ["json 1", "other 2"]

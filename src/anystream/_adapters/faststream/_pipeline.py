@@ -15,6 +15,7 @@ Awaitable[T]], func)`` on every call, a generic alias built at run time:
 from __future__ import annotations
 
 import functools
+from collections import UserList
 from itertools import chain
 from typing import Any
 
@@ -48,7 +49,10 @@ async def _handle(
     subscriber_not_found, ensure_response = _names()
     cache: dict[Any, Any] = {}
     parsing_error: Exception | None = None
-    for h in self.calls:
+    calls = self.calls
+    # CallsCollection is a UserList: iterating it goes through Sequence.__iter__ (an index
+    # lookup per item and an IndexError to end); its list gives the same items in order.
+    for h in calls.data if isinstance(calls, UserList) else calls:
         try:
             message = await h.is_suitable(msg, cache)
         except Exception as e:
