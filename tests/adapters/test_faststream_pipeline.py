@@ -7,12 +7,14 @@ Each test consumes real messages through ``anystream.nats.NatsBroker`` (the adap
 
 from __future__ import annotations
 
+import logging
 from types import TracebackType
 from typing import Any
 
 import anyio
 import pytest
 from faststream import BaseMiddleware, Context
+from faststream.exceptions import NackMessage
 
 from anystream._adapters._contract import original
 from anystream._adapters.faststream import _pipeline
@@ -167,3 +169,63 @@ async def test_each_message_goes_to_the_first_handler_whose_filter_takes_it(
                 await anyio.sleep(0.01)
 
     assert handled == ["json 1", "other 2"]
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[tuple[str, str, bool, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message_id = getattr(record, "message_id", "")
+        self.lines.append(
+            (record.levelname, record.getMessage(), record.exc_info is not None, message_id)
+        )
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (None, [("INFO", "Received", False), ("INFO", "Processed", False)]),
+        (
+            ValueError("boom"),
+            [
+                ("INFO", "Received", False),
+                ("ERROR", "ValueError: boom", True),
+                ("INFO", "Processed", False),
+            ],
+        ),
+        (
+            NackMessage(),
+            [
+                ("INFO", "Received", False),
+                ("INFO", str(NackMessage()), False),
+                ("INFO", "Processed", False),
+            ],
+        ),
+    ],
+    ids=["ok", "error", "ignored"],
+)
+async def test_the_access_log_has_received_the_error_and_processed_with_the_message_context(
+    nats_url: str, subject: str, error: Exception | None, expected: list[tuple[str, str, bool]]
+) -> None:
+    logger = logging.getLogger(f"test.access.{subject}")
+    logger.setLevel(logging.INFO)
+    lines = _Lines()
+    logger.addHandler(lines)
+    broker = NatsBroker(nats_url, logger=logger)
+
+    @broker.subscriber(subject)
+    async def handler(body: str) -> None:
+        if error is not None:
+            raise error
+
+    async with broker:
+        await broker.start()
+        await broker.publish("hello", subject)
+        with anyio.move_on_after(TIMEOUT):  # the assertion after it says what was seen
+            while len([line for line in lines.lines if line[1] == "Processed"]) < 1:
+                await anyio.sleep(0.01)
+
+    per_message = [line for line in lines.lines if line[3]]  # lines with a message id
+    assert [line[:3] for line in per_message] == expected

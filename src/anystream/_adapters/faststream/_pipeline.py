@@ -15,6 +15,7 @@ Awaitable[T]], func)`` on every call, a generic alias built at run time:
 from __future__ import annotations
 
 import functools
+import logging
 from collections import UserList
 from itertools import chain
 from typing import Any
@@ -25,6 +26,8 @@ __all__ = ("ASSUMPTIONS", "PATCHES", "process_message", "run_async")
 
 _USECASE = "faststream._internal.endpoint.subscriber.usecase:SubscriberUsecase"
 _FD_MODEL = "fast_depends.core.model:"
+_LOGGING_MIDDLEWARE = "faststream.middlewares.logging:_LoggingMiddleware"
+_BASE_MIDDLEWARE = "faststream._internal.middlewares:BaseMiddleware"
 _FD_UTILS = "fast_depends.utils:"
 
 
@@ -194,6 +197,76 @@ def _fast_depends_names() -> tuple[Any, Any]:
     return is_coroutine_callable, run_in_threadpool
 
 
+# --------------------------------------------------------------------------------------
+# faststream's logging middleware: its two lines without the calls in between
+# --------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _log_names() -> tuple[Any, Any, Any, Any]:
+    from faststream._internal.logger.state import LoggerState
+    from faststream._internal.middlewares import BaseMiddleware
+    from faststream.exceptions import IgnoredException
+    from faststream.message.source_type import SourceType
+
+    return LoggerState, BaseMiddleware, IgnoredException, SourceType.RESPONSE
+
+
+def _log(state: Any, message: str, extra: Any, level: int | None = None, exc: Any = None) -> None:
+    """``state.log(message, level, extra, exc)``: ``LoggerState.log``'s body inline."""
+    if type(state) is _log_names()[0]:
+        state.logger.log(level or state.log_level, message, extra=extra, exc_info=exc)
+    else:
+        state.log(message, level, extra=extra, exc_info=exc)
+
+
+async def logging_middleware_consume_scope(self: Any, call_next: Any, msg: Any) -> Any:
+    """Upstream's ``_LoggingMiddleware.consume_scope`` ("Received"), with
+    ``LoggerState.log``'s one line inline (it passes the line on to the logger)."""
+    source_type = self.source_type = msg.source_type
+
+    if source_type is not _log_names()[3]:
+        _log(self.logger, "Received", self.context.get_local("log_context", {}))
+
+    return await call_next(msg)
+
+
+async def logging_middleware_aexit(
+    self: Any,
+    exc_type: type[BaseException] | None = None,
+    exc_val: BaseException | None = None,
+    exc_tb: Any = None,
+) -> bool:
+    """Upstream's ``_LoggingMiddleware.__aexit__`` ("Processed", a handler's exception),
+    with ``LoggerState.log`` inline, and ``BaseMiddleware.__aexit__`` (which awaits
+    ``after_processed``) awaited only when ``after_processed`` is not ``BaseMiddleware``'s
+    own, which does nothing and returns False (upstream ignores the result)."""
+    _, base_middleware, ignored_exception, response = _log_names()
+    if self.source_type is not response:
+        c = self.context.get_local("log_context", {})
+
+        if exc_type:
+            if issubclass(exc_type, ignored_exception):
+                _log(self.logger, str(exc_val), c)
+
+            else:
+                _log(
+                    self.logger,
+                    f"{exc_type.__name__}: {exc_val}",
+                    c,
+                    logging.ERROR,
+                    exc_val,
+                )
+
+        _log(self.logger, "Processed", c)
+
+    if type(self).after_processed is not base_middleware.after_processed:
+        await base_middleware.__aexit__(self, exc_type, exc_val, exc_tb)
+
+    # Exception was not processed
+    return False
+
+
 ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption(
         "SubscriberUsecase.process_message is the 0.7.8 code our copy is based on",
@@ -216,9 +289,28 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
             uses(_FD_MODEL + "CallModel", "asolve", "run_async"),
         ),
     ),
+    Assumption(
+        "LoggerState.log passes (log_level or state.log_level, message, extra, exc_info) "
+        "to state.logger.log (0.7.8 code)",
+        unchanged(
+            "faststream._internal.logger.state:LoggerState",
+            "log",
+            "8604c24aa25659cc",
+            copy_in=__name__,
+        ),
+    ),
+    Assumption(
+        "BaseMiddleware.__aexit__ only awaits after_processed, which does nothing by default",
+        all_of(
+            unchanged(_BASE_MIDDLEWARE, "__aexit__", "f4cac88c8a0af394", copy_in=__name__),
+            unchanged(_BASE_MIDDLEWARE, "after_processed", "fbbd67ae89ab2449", copy_in=__name__),
+        ),
+    ),
 )
 
 PATCHES: tuple[Patch, ...] = (
     Patch(_USECASE, "process_message", process_message),
+    Patch(_LOGGING_MIDDLEWARE, "consume_scope", logging_middleware_consume_scope),
+    Patch(_LOGGING_MIDDLEWARE, "__aexit__", logging_middleware_aexit),
     Patch(_FD_MODEL, "run_async", run_async),
 )
