@@ -309,7 +309,23 @@ def write_directly(logger: logging.Logger, level: int, msg: Any, extra: Any) -> 
     values["name"] = logger.name
     values["message"] = msg
     if uses_asctime:
-        values["asctime"] = formatter.asctime(*_created_msecs(), formatter.datefmt)
+        datefmt = formatter.datefmt
+        cached = formatter._second
+        if datefmt or not formatter.default_msec_format or sys.version_info >= (3, 13):
+            values["asctime"] = formatter.asctime(*_created_msecs(), datefmt)
+        else:
+            # formatter.asctime(created, msecs) for the second it has cached, inline:
+            # "%s,%03d" % (text, msecs) with msecs as LogRecord computes it (truncated)
+            created = time.time()
+            second = int(created)
+            if cached[0] == second:
+                values["asctime"] = formatter.default_msec_format % (
+                    cached[1],
+                    (created - second) * 1000,
+                )
+            else:
+                msecs = int((created - second) * 1000) + 0.0
+                values["asctime"] = formatter.asctime(created, msecs, datefmt)
     with handler.lock:  # type: ignore[union-attr]
         try:
             handler.stream.write(fmt % values + handler.terminator)
