@@ -59,8 +59,8 @@ def _build_app() -> Any:
     from faststream.nats import NatsBroker
 
     flavour = os.environ.get("OVERLOAD_APP", "anystream")
-    # "off", "<budget seconds>" or "<budget>:<backlog limit or none>"
-    budget_env, _, backlog_env = os.environ.get("OVERLOAD_BUDGET", "off").partition(":")
+    # "off" or "<budget seconds>"
+    budget_env = os.environ.get("OVERLOAD_BUDGET", "off")
     budget = None if budget_env == "off" else float(budget_env)
 
     broker = NatsBroker(os.environ["NATS_URL"], logger=None)
@@ -80,7 +80,7 @@ def _build_app() -> Any:
         body: dict[str, Any] = {"buckets": buckets, "cpu_marks": cpu_marks,
                                 "skus": len(totals)}
         if flavour == "anystream":
-            from anystream.slicing import stats
+            from anystream.broker import stats
 
             body["slicing"] = stats(broker).as_dict()
         data = json.dumps(body).encode()
@@ -102,11 +102,7 @@ def _build_app() -> Any:
             ("/stats", stats_endpoint),
         ])
     from anystream.asgi import AsgiFastStream, make_ping_asgi
-    from anystream.slicing import install
 
-    if backlog_env:  # the runtime's later install() keeps this slicer
-        install(broker, budget).backlog_limit = (
-            None if backlog_env == "none" else int(backlog_env))
     return AsgiFastStream(broker, asgi_routes=[
         ("/health", make_ping_asgi(broker, timeout=5.0)),
         ("/stats", stats_endpoint),
@@ -442,8 +438,7 @@ def main() -> int:
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--rates", default="30000,max")
     parser.add_argument("--budgets", default="off,0.005",
-                        help="slicing settings for anystream targets: off, seconds, or "
-                             "seconds:backlog-limit (a number of messages, or none)")
+                        help="slicing settings for anystream targets: off or seconds")
     parser.add_argument("--duration", type=float, default=6.0)
     parser.add_argument("--probe-rate", type=float, default=200.0)
     parser.add_argument("--connections", type=int, default=10)

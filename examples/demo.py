@@ -1,4 +1,4 @@
-"""The demo app of ``anystream demo`` (it lives in the package as ``anystream.demo_app``).
+"""The demo app of ``anystream demo`` (it lives in the package as ``anystream.cli._demo_app``).
 
 Serve it with a running nats-server::
 
@@ -8,6 +8,6 @@ then publish ``{"id": 1, "item": "tea", "quantity": 2}`` to ``demo.orders`` and
 ``GET /stats``.
 """
 
-from anystream.demo_app import Order, app, broker, counters
+from anystream.cli._demo_app import Order, app, broker, counters
 
 __all__ = ("Order", "app", "broker", "counters")

@@ -38,8 +38,27 @@ def nats_url(nats_server: NatsServer) -> str:
     return nats_server.url
 
 
+@pytest.fixture(scope="session")
+def js_server() -> Iterator[NatsServer]:
+    """One JetStream-enabled nats-server (store in a temporary folder) for the session."""
+    with NatsServer(jetstream=True) as server:
+        yield server
+
+
+@pytest.fixture
+def js_url(js_server: NatsServer) -> str:
+    return js_server.url
+
+
 @pytest.fixture
 def subject(request: pytest.FixtureRequest) -> str:
     """A NATS subject unique to the test (tests share one server)."""
     name = "".join(c if c.isalnum() else "-" for c in request.node.name)
     return f"test.{name}"
+
+
+@pytest.fixture
+def stream_name(request: pytest.FixtureRequest) -> str:
+    """A stream (or bucket) name unique to the test (tests share one server)."""
+    name = "".join(c if c.isalnum() else "_" for c in request.node.name)
+    return f"S_{name}"[:200]

@@ -4,10 +4,31 @@
 ``from anystream import FastStream`` gives an app whose ``as_asgi()`` returns it.
 """
 
+from ._app import FastStream
 from ._version import __version__
-from .app import FastStream
-from .lifespan import broker_lifespan
-from .ping import ping_broker
-from .runtime import broker_call
+from .broker import broker_call, broker_lifespan
+from .exceptions import (
+    BrokerAlreadyConsumingError,
+    BrokerStartupTimeout,
+    FaststreamAdapterError,
+    LifespanFailed,
+    MalformedJSONError,
+    RequestBodyTooLarge,
+    TrioExtraMissingError,
+)
+from .health import ping_broker
 
-__all__ = ("FastStream", "__version__", "broker_call", "broker_lifespan", "ping_broker")
+__all__ = (
+    "BrokerAlreadyConsumingError",
+    "BrokerStartupTimeout",
+    "FastStream",
+    "FaststreamAdapterError",
+    "LifespanFailed",
+    "MalformedJSONError",
+    "RequestBodyTooLarge",
+    "TrioExtraMissingError",
+    "__version__",
+    "broker_call",
+    "broker_lifespan",
+    "ping_broker",
+)

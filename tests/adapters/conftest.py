@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import pytest
 
 from anystream._adapters import faststream as adapters
-from anystream.testing import NatsServer
 
 
 @pytest.fixture
@@ -31,22 +30,3 @@ def upstream() -> Iterator[None]:
     yield
     if was_installed:
         adapters.install()
-
-
-@pytest.fixture(scope="session")
-def js_server() -> Iterator[NatsServer]:
-    """A JetStream-enabled nats-server shared by the adapter tests."""
-    with NatsServer(jetstream=True) as server:
-        yield server
-
-
-@pytest.fixture
-def js_url(js_server: NatsServer) -> str:
-    return js_server.url
-
-
-@pytest.fixture
-def stream_name(request: pytest.FixtureRequest) -> str:
-    """A stream (or bucket) name unique to the test (tests share one server)."""
-    name = "".join(c if c.isalnum() else "_" for c in request.node.name)
-    return f"S_{name}"[:200]

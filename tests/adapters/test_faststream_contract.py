@@ -15,6 +15,7 @@ import pytest
 
 from anystream._adapters import faststream as adapters
 from anystream._adapters._contract import lookup
+from anystream.exceptions import FaststreamAdapterError
 
 
 @pytest.mark.parametrize("assumption", adapters.ASSUMPTIONS, ids=lambda a: a.name)
@@ -70,7 +71,7 @@ def test_install_refuses_naming_the_broken_assumption_and_patches_nothing(
         (p.owner, p.attr): lookup(p.owner).__dict__[p.attr] for p in adapters.PATCHES.patches
     }
 
-    with pytest.raises(adapters.FaststreamAdapterError) as raised:
+    with pytest.raises(FaststreamAdapterError) as raised:
         adapters.install()
 
     message = str(raised.value)
@@ -92,7 +93,7 @@ def test_install_refuses_when_a_copied_function_changed(
 
     monkeypatch.setattr(NatsJSFastProducer, "request", request)
 
-    with pytest.raises(adapters.FaststreamAdapterError, match=r"is the 0\.7\.8 code") as raised:
+    with pytest.raises(FaststreamAdapterError, match=r"is the 0\.7\.8 code") as raised:
         adapters.install()
     assert "review the copy" in str(raised.value)
 
@@ -104,7 +105,7 @@ def test_install_refuses_when_a_class_moved(
 
     monkeypatch.delattr(mixins, "TasksMixin")
 
-    with pytest.raises(adapters.FaststreamAdapterError, match=r"TasksMixin.*missing"):
+    with pytest.raises(FaststreamAdapterError, match=r"TasksMixin.*missing"):
         adapters.install()
 
 

@@ -17,6 +17,7 @@ from faststream.nats import NatsBroker as FaststreamNatsBroker
 
 from anystream._adapters.faststream import SupervisedTask
 from anystream.nats import NatsBroker
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -52,9 +53,7 @@ async def test_max_workers_2_handles_two_messages_at_once(
         await broker.start()
         await broker.publish("a", subject)
         await broker.publish("b", subject)
-        with anyio.fail_after(TIMEOUT):
-            while len(handled) < 2:
-                await anyio.sleep(0.01)
+        await wait_until(lambda: len(handled) >= 2, timeout=TIMEOUT)
 
     assert sorted(handled) == ["a", "b"]
 
@@ -128,9 +127,7 @@ async def test_stop_consume_from_a_max_workers_handler_stops_that_subscriber(
         await broker.start()
         tasks = list(subscriber.tasks)
         await broker.publish("first", subject)
-        with anyio.fail_after(TIMEOUT):
-            while not (tasks and tasks[0].done()):
-                await anyio.sleep(0.01)
+        await wait_until(lambda: bool(tasks and tasks[0].done()), timeout=TIMEOUT)
         await broker.publish("second", subject)
         await anyio.sleep(0.2)
 
@@ -158,9 +155,7 @@ async def test_stop_consume_from_a_pull_handler_stops_that_subscriber(
         await broker.start()
         tasks = list(subscriber.tasks)
         await broker.publish("first", subject, stream=stream_name)
-        with anyio.fail_after(TIMEOUT):
-            while not (tasks and tasks[0].done()):
-                await anyio.sleep(0.01)
+        await wait_until(lambda: bool(tasks and tasks[0].done()), timeout=TIMEOUT)
         await broker.publish("second", subject, stream=stream_name)
         await anyio.sleep(0.5)
 
@@ -185,9 +180,7 @@ async def test_pull_subscriber_consumes_a_stream(
         await broker.start()
         for body in ("one", "two", "three"):
             await broker.publish(body, subject, stream=stream_name)
-        with anyio.fail_after(TIMEOUT):
-            while len(got) < 3:
-                await anyio.sleep(0.01)
+        await wait_until(lambda: len(got) >= 3, timeout=TIMEOUT)
 
     assert sorted(got) == ["one", "three", "two"]
 
@@ -210,9 +203,7 @@ async def test_batch_pull_subscriber_gets_the_stream_in_batches(
         await broker.start()
         for n in range(5):
             await broker.publish(str(n), subject, stream=stream_name)
-        with anyio.fail_after(TIMEOUT):
-            while sum(map(len, batches)) < 5:
-                await anyio.sleep(0.01)
+        await wait_until(lambda: sum(map(len, batches)) >= 5, timeout=TIMEOUT)
 
     assert sorted(b for batch in batches for b in batch) == ["0", "1", "2", "3", "4"]
     assert all(1 <= len(batch) <= 3 for batch in batches)
@@ -260,9 +251,7 @@ async def test_kv_watch_subscriber_sees_each_put(
         kv = await broker.key_value(bucket)
         await kv.put("greeting", b"hello")
         await kv.put("greeting", b"bonjour")
-        with anyio.fail_after(TIMEOUT):
-            while len(seen) < 2:
-                await anyio.sleep(0.01)
+        await wait_until(lambda: len(seen) >= 2, timeout=TIMEOUT)
 
     assert seen == [b"hello", b"bonjour"]
 
@@ -282,9 +271,7 @@ async def test_object_storage_watch_subscriber_sees_a_put(
         await broker.start()
         store = await broker.object_storage(bucket)
         await store.put("report.txt", b"all good")
-        with anyio.fail_after(TIMEOUT):
-            while not seen:
-                await anyio.sleep(0.01)
+        await wait_until(lambda: bool(seen), timeout=TIMEOUT)
 
     assert seen == ["report.txt"]
 

@@ -82,7 +82,7 @@ async def test_the_connection_belongs_to_the_lifespan(nats_url: str) -> None:
 
 
 async def test_a_failing_start_is_raised_unwrapped_from_broker_lifespan() -> None:
-    from anystream.lifespan import BrokerStartupTimeout
+    from anystream.broker import BrokerStartupTimeout
     from anystream.testing import free_port
 
     broker = NatsBroker(f"nats://127.0.0.1:{free_port()}", reconnect_time_wait=0.1)
@@ -138,17 +138,15 @@ def test_brokers_without_a_native_client_run_through_the_bridge_on_trio_only(
     assert result.stdout.split() == ["bridged" if backend == "trio" else "direct"]
 
 
-async def test_nats_py_workarounds_do_not_run_on_anystream_nats(nats_url: str) -> None:
+async def test_health_pings_of_an_adopted_broker_are_round_trips_on_anystream_nats(
+    nats_url: str,
+) -> None:
     from anystream import ping_broker
-    from anystream.slicing import slicer_for
+    from anystream.health._ping import shared_ping
 
     broker = NatsBroker(nats_url)
     async with broker_lifespan(broker):
-        slicer = slicer_for(broker)
-        assert slicer is not None
-        assert slicer._connection is None  # no pacing of nats-py's transport reads
-        error_cb = broker._connection_kwargs["error_cb"]
-        assert getattr(error_cb, "_anystream_slicer", None) is None  # error_cb not rewired
-        assert not hasattr(broker.connection, "_send_ping")  # health pings use flush()
+        assert isinstance(broker.connection, CompatClient)
+        before = shared_ping(broker).round_trips
         assert await ping_broker(broker, timeout=5)
-
+        assert shared_ping(broker).round_trips == before + 1

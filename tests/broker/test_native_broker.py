@@ -7,7 +7,9 @@ asyncio is involved (``trio_asyncio`` is never imported) and handlers run in tri
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import pytest
@@ -19,16 +21,9 @@ from nats.aio.msg import Msg as NatsPyMsg
 
 from anystream.nats import NatsBroker
 from anystream.nats.compat import Client as CompatClient
-from anystream.testing import NatsServer
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def js_url() -> Iterator[str]:
-    with NatsServer(jetstream=True) as server:
-        yield server.url
 
 
 def stream_for(subject: str) -> JStream:
@@ -305,7 +300,9 @@ async def test_a_pull_subscriber_does_not_wait_for_a_full_batch(js_url: str, sub
     assert handled == ["job"]
 
 
-async def test_pipelined_jetstream_publishes_through_the_driver(js_url: str, subject: str) -> None:
+@asynccontextmanager
+async def driver_jetstream(js_url: str, subject: str) -> AsyncIterator[tuple[Any, JStream]]:
+    """The driver's JetStream context of a started broker, and the stream it declared."""
     broker = NatsBroker(js_url)
     stream = stream_for(subject)
 
@@ -314,7 +311,11 @@ async def test_pipelined_jetstream_publishes_through_the_driver(js_url: str, sub
 
     async with broker:
         await broker.start()  # declares the stream
-        js = broker.connection.jetstream()
+        yield broker.connection.jetstream(), stream
+
+
+async def test_pipelined_jetstream_publishes_through_the_driver(js_url: str, subject: str) -> None:
+    async with driver_jetstream(js_url, subject) as (js, _):
         futures = [await js.publish_async(f"{subject}.x", b"%d" % i) for i in range(50)]
         await js.publish_async_completed()
         acks = [await future for future in futures]
@@ -338,15 +339,7 @@ async def test_the_test_client_with_a_real_connection(js_url: str, subject: str)
 async def test_the_driver_pulls_from_an_existing_consumer(js_url: str, subject: str) -> None:
     from nats.js.api import ConsumerConfig as Config
 
-    broker = NatsBroker(js_url)
-    stream = stream_for(subject)
-
-    @broker.subscriber(f"{subject}.x", stream=stream)
-    async def noop(body: bytes) -> None: ...
-
-    async with broker:
-        await broker.start()  # declares the stream
-        js = broker.connection.jetstream()
+    async with driver_jetstream(js_url, subject) as (js, stream):
         config = Config(durable_name="bound", filter_subject=f"{subject}.y")
         await js.add_consumer(stream.name, config)
         await js.publish(f"{subject}.y", b"hello")

@@ -53,6 +53,16 @@ def time_to_leave(d: Deployment, node: int) -> float:
     return time.monotonic() - start
 
 
+def restart_in_lame_duck(d: Deployment, node: int) -> float:
+    """Put ``node`` in lame duck, start it again once it exited: seconds the apps took to leave."""
+    d.cluster.lame_duck(node)
+    moved_after = time_to_leave(d, node)
+    assert d.cluster.nodes[node].wait_exit(60.0), "the lame-duck node did not exit"
+    d.cluster.start_node(node)
+    d.wait_stream()
+    return moved_after
+
+
 def test_killing_the_node_each_app_is_connected_to(deployment: Deployment) -> None:
     d = deployment
 
@@ -75,11 +85,7 @@ def test_lame_duck_moves_the_apps_before_the_node_closes_them(deployment: Deploy
 
     def fault() -> None:
         node = d.app("asyncio").nodes(d.cluster)[0]
-        d.cluster.lame_duck(node)
-        moved_after.append(time_to_leave(d, node))
-        assert d.cluster.nodes[node].wait_exit(60.0), "the lame-duck node did not exit"
-        d.cluster.start_node(node)
-        d.wait_stream()
+        moved_after.append(restart_in_lame_duck(d, node))
 
     t = d.scenario("lame-duck", fault)
     print(f"[lame-duck] apps off the node {moved_after[0]:.2f} s after it entered lame duck")
@@ -110,11 +116,7 @@ def test_rolling_restart_of_every_node_in_lame_duck_mode(deployment: Deployment)
 
     def fault() -> None:
         for node in range(len(d.cluster.nodes)):
-            d.cluster.lame_duck(node)
-            moved_after[node] = time_to_leave(d, node)
-            assert d.cluster.nodes[node].wait_exit(60.0), "the lame-duck node did not exit"
-            d.cluster.start_node(node)
-            d.wait_stream()
+            moved_after[node] = restart_in_lame_duck(d, node)
 
     t = d.scenario("rolling-restart", fault)
     print(f"[rolling-restart] apps off each node after (s): {moved_after}")

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -181,6 +181,46 @@ class ServerProcess:
 
 
 #: ``GET /__runtime`` of an app served as ``probed(...)``.
+StartServer = Callable[..., ServerProcess]
+
+
+@contextmanager
+def server_starter(tmp_path: Path) -> Iterator[StartServer]:
+    """``start(combo, "examples.seed_ping:app", nats_url=...)``: a started server.
+
+    Each one's output is captured to a file in ``tmp_path``; ``wait=False`` returns it
+    before it answers HTTP; ``env`` is added to its environment. Whatever is still
+    running when the block ends is killed.
+    """
+    started: list[ServerProcess] = []
+
+    def start(
+        combo: Combo,
+        app: str,
+        *,
+        nats_url: str,
+        extra_args: tuple[str, ...] = (),
+        wait: bool = True,
+        **env: str,
+    ) -> ServerProcess:
+        log_path = tmp_path / f"{combo.id}-{len(started)}.log"
+        server = ServerProcess(
+            combo, app, nats_url=nats_url, log_path=log_path, extra_args=extra_args
+        )
+        server.env.update(env)
+        server.start()
+        started.append(server)
+        if wait:
+            server.wait_ready()
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.kill()
+
+
 PROBE = "tests.e2e.apps.runtime_probe:app"
 
 

@@ -1,22 +1,37 @@
-"""Helpers for the NATS client tests: waiting, server configs, a freezable TCP proxy."""
+"""Helpers for the NATS client tests: waiting, nats-py in a thread, server configs, a TCP proxy."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 
+from anystream.nats.js import JetStream
 from anystream.testing import NatsServer, free_port
+from tests.helpers import wait_until
+
+__all__ = ("FreezableProxy", "config_server", "fill", "in_nats_py", "wait_until")
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll ``predicate`` until it is true; fail the test after ``timeout`` seconds."""
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.01)
+async def in_nats_py(fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """Run ``fn(*args)`` on a fresh asyncio loop in a thread (works under trio too)."""
+    return await anyio.to_thread.run_sync(lambda: asyncio.run(fn(*args)))
+
+
+async def fill(js: JetStream, stream: str, count: int, size: int = 1) -> None:
+    """A stream ``stream`` on the subject of the same name, with ``count`` messages in it.
+
+    Their payloads are ``b"0"``, ``b"1"``... padded with dots to ``size`` bytes.
+    """
+    await js.add_stream(name=stream, subjects=[stream])
+    for i in range(count):
+        await js.publish(stream, str(i).encode().ljust(size, b"."))
 
 
 def config_server(tmp_path: Path, config: str, **kwargs: object) -> NatsServer:

@@ -4,8 +4,7 @@
 
     server = ScriptedServer()
     async with nats.connect(server.url, connector=server.connector) as nc:
-        conn = await server.accept()          # the client's network connection
-        await conn.read_handshake()           # CONNECT {...} and PING
+        conn = await server.accept_handshake()  # the client's connection, CONNECT and PING read
         sub = await nc.subscribe("greet")
         assert await conn.read_line() == b"SUB greet 1"
         await conn.send(b"MSG greet 1 2\\r\\nhi\\r\\n")
@@ -26,7 +25,11 @@ from typing import Any
 import anyio
 import anyio.abc
 import anyio.lowlevel
+import pytest
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from anystream import nats
+from tests.helpers import wait_until
 
 STEP_TIMEOUT = 5.0
 
@@ -194,6 +197,19 @@ class ScriptedServer:
             connection: ServerConnection = await self._accepted[1].receive()
         return connection
 
+    async def accept_handshake(self) -> ServerConnection:
+        """The next connection the client opened, its handshake (CONNECT, PING) read."""
+        connection = await self.accept()
+        await connection.read_handshake()
+        return connection
+
+    async def reconnected(self, nc: nats.Client, dropped: ServerConnection) -> ServerConnection:
+        """The client closes ``dropped`` and reconnects: the new connection, past its handshake."""
+        assert await dropped.closed_by_client()
+        connection = await self.accept_handshake()
+        await wait_until(lambda: nc.is_connected and nc.stats.reconnects == 1)
+        return connection
+
 
 def hmsg(
     subject: str,
@@ -217,3 +233,12 @@ def hmsg(
         block_bytes,
         payload,
     )
+
+
+async def assert_option_refused(option: str, value: object) -> None:
+    """``connect(**{option: value})`` fails with a ``ValueError`` naming it, opening nothing."""
+    server = ScriptedServer()
+    with pytest.raises(ValueError, match=option):
+        async with nats.connect(server.url, connector=server.connector, **{option: value}):  # type: ignore[arg-type]
+            pass
+    assert server.opened == 0

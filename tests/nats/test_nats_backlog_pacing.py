@@ -10,13 +10,16 @@ and the turns another task got. Counts, no clocks.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
 import pytest
 from nats_helpers import wait_until
-from scripted import ScriptedServer, ServerConnection
+from scripted import ScriptedServer, ServerConnection, assert_option_refused
 
 from anystream import nats
 from anystream.nats.network import READ_SIZE
@@ -68,6 +71,10 @@ class Setup:
         self.turns = [0]
         self.stream: CountedStream | None = None
 
+    def connect(self, **options: Any) -> AbstractAsyncContextManager[nats.Client]:
+        """``nats.connect()`` to the scripted server through the counting stream."""
+        return nats.connect(self.server.url, connector=self.connector, **options)
+
     async def connector(self, host: str, port: int) -> anyio.abc.ByteStream:
         self.stream = CountedStream(await self.server.connector(host, port), self.turns)
         return self.stream
@@ -86,20 +93,46 @@ class Setup:
 async def _subscribed(
     setup: Setup, nc: nats.Client, **kwargs: object
 ) -> tuple[nats.Subscription, ServerConnection]:
-    conn = await setup.server.accept()
-    await conn.read_handshake()
+    conn = await setup.server.accept_handshake()
     sub = await nc.subscribe("backlog", **kwargs)  # type: ignore[arg-type]
     assert await conn.read_line() == b"SUB backlog 1"
     return sub, conn
 
 
+async def backlog(conn: ServerConnection, sub: nats.Subscription, count: int) -> None:
+    """Send ``count`` messages the application does not take: they wait in ``sub``."""
+    await conn.send(messages(0, count))
+    await wait_until(lambda: sub.pending_msgs == count)
+
+
+async def feed(
+    conn: ServerConnection, starts: Iterable[int], count: int, taken: Callable[[], int]
+) -> None:
+    """Send ``count`` messages from each of ``starts``, each time until ``taken()`` has them."""
+    for start in starts:
+        await conn.send(messages(start, count))
+        await wait_until(lambda: taken() == start + count)  # noqa: B023
+
+
+async def alive_while_sending(nc: nats.Client, conn: ServerConnection, answer: bytes) -> bool:
+    """``nc.alive()``, the server sending ``answer`` to its PING."""
+    alive: list[bool] = []
+    async with anyio.create_task_group() as tg:
+
+        async def ask() -> None:
+            alive.append(await nc.alive(timeout=5))
+
+        tg.start_soon(ask)
+        assert await conn.read_line() == b"PING"
+        await conn.send(answer)
+    return alive[0]
+
+
 async def test_over_the_backlog_limit_reads_are_small_and_other_tasks_run() -> None:
     setup = Setup()
-    async with nats.connect(setup.server.url, connector=setup.connector, backlog_limit=100) as nc:
+    async with setup.connect(backlog_limit=100) as nc:
         sub, conn = await _subscribed(setup, nc)
-        # 200 messages nobody takes: the backlog is over the limit.
-        await conn.send(messages(0, 200))
-        await wait_until(lambda: sub.pending_msgs == 200)
+        await backlog(conn, sub, 200)  # over the limit
         setup.reads.clear()
         stop = anyio.Event()
         async with anyio.create_task_group() as tg:
@@ -118,27 +151,22 @@ async def test_over_the_backlog_limit_reads_are_small_and_other_tasks_run() -> N
 
 async def test_under_the_backlog_limit_reads_are_full() -> None:
     setup = Setup()
-    async with nats.connect(setup.server.url, connector=setup.connector) as nc:
+    async with setup.connect() as nc:
         sub, conn = await _subscribed(setup, nc)
         setup.reads.clear()
-        for start in range(0, DEFAULT_BACKLOG_LIMIT - 100, 100):
-            await conn.send(messages(start, 100))
-            await wait_until(lambda: sub.received == start + 100)  # noqa: B023
+        await feed(conn, range(0, DEFAULT_BACKLOG_LIMIT - 100, 100), 100, lambda: sub.received)
         assert setup.reads and {asked for asked, _, _ in setup.reads} == {READ_SIZE}
 
 
 async def test_reads_are_full_again_once_the_application_catches_up() -> None:
     setup = Setup()
-    async with nats.connect(setup.server.url, connector=setup.connector, backlog_limit=100) as nc:
+    async with setup.connect(backlog_limit=100) as nc:
         sub, conn = await _subscribed(setup, nc)
-        await conn.send(messages(0, 300))
-        await wait_until(lambda: sub.pending_msgs == 300)
+        await backlog(conn, sub, 300)
         for _ in range(300):
             await sub.next_msg(timeout=1)
         setup.reads.clear()
-        for start in (300, 310):
-            await conn.send(messages(start, 10))
-            await wait_until(lambda: sub.received == start + 10)  # noqa: B023
+        await feed(conn, (300, 310), 10, lambda: sub.received)
         assert_full_after_the_pending_read(setup.reads)
 
 
@@ -151,29 +179,24 @@ async def test_a_callback_subscriptions_backlog_paces_the_reader() -> None:
         await release.wait()
         handled.append(msg.data)
 
-    async with nats.connect(setup.server.url, connector=setup.connector, backlog_limit=50) as nc:
+    async with setup.connect(backlog_limit=50) as nc:
         sub, conn = await _subscribed(setup, nc, cb=slow)
-        await conn.send(messages(0, 100))
-        await wait_until(lambda: sub.received == 100)
+        await feed(conn, (0,), 100, lambda: sub.received)
         setup.reads.clear()
-        await conn.send(messages(100, 200))
-        await wait_until(lambda: sub.received == 300)
+        await feed(conn, (100,), 200, lambda: sub.received)
         assert {asked for asked, _, _ in setup.reads} == {DEFAULT_BACKLOG_READ_SIZE}
         release.set()
         await wait_until(lambda: len(handled) == 300)
         setup.reads.clear()
-        for start in (300, 310):
-            await conn.send(messages(start, 10))
-            await wait_until(lambda: len(handled) == start + 10)  # noqa: B023
+        await feed(conn, (300, 310), 10, lambda: len(handled))
         assert_full_after_the_pending_read(setup.reads)
 
 
 async def test_a_pong_still_arrives_while_the_backlog_is_high() -> None:
     setup = Setup()
-    async with nats.connect(setup.server.url, connector=setup.connector, backlog_limit=10) as nc:
+    async with setup.connect(backlog_limit=10) as nc:
         sub, conn = await _subscribed(setup, nc)
-        await conn.send(messages(0, 100))
-        await wait_until(lambda: sub.pending_msgs == 100)
+        await backlog(conn, sub, 100)
         setup.reads.clear()
         # Messages the application has not taken, then more in flight, then the PONG.
         await conn.send(messages(100, 1000))
@@ -188,65 +211,38 @@ async def test_a_pong_still_arrives_while_the_backlog_is_high() -> None:
 
 async def test_backlog_limit_none_always_reads_full() -> None:
     setup = Setup()
-    async with nats.connect(setup.server.url, connector=setup.connector, backlog_limit=None) as nc:
+    async with setup.connect(backlog_limit=None) as nc:
         sub, conn = await _subscribed(setup, nc)
-        for start in range(0, 2000, 500):
-            await conn.send(messages(start, 500))
-            await wait_until(lambda: sub.received == start + 500)  # noqa: B023
+        await feed(conn, range(0, 2000, 500), 500, lambda: sub.received)
         assert sub.pending_msgs == 2000
         assert {asked for asked, _, _ in setup.reads} == {READ_SIZE}
 
 
 @pytest.mark.parametrize(("option", "value"), [("backlog_limit", 0), ("backlog_read_size", 0)])
 async def test_pacing_options_out_of_range_are_refused(option: str, value: int) -> None:
-    server = ScriptedServer()
-    with pytest.raises(ValueError, match=option):
-        async with nats.connect(server.url, connector=server.connector, **{option: value}):  # type: ignore[arg-type]
-            pass
-    assert server.opened == 0
+    await assert_option_refused(option, value)
 
 
 async def test_alive_is_answered_by_messages_while_the_pong_waits_behind_them() -> None:
     setup = Setup()
-    async with nats.connect(setup.server.url, connector=setup.connector, backlog_limit=10) as nc:
+    async with setup.connect(backlog_limit=10) as nc:
         sub, conn = await _subscribed(setup, nc)
-        await conn.send(messages(0, 100))
-        await wait_until(lambda: sub.pending_msgs == 100)
-        answer: list[bool] = []
-        async with anyio.create_task_group() as tg:
-
-            async def ask() -> None:
-                answer.append(await nc.alive(timeout=5))
-
-            tg.start_soon(ask)
-            assert await conn.read_line() == b"PING"
-            # The server is busy sending what it holds: messages, no PONG yet.
-            await conn.send(messages(100, 10))
-        assert answer == [True]
+        await backlog(conn, sub, 100)
+        # The server is busy sending what it holds: messages, no PONG yet.
+        assert await alive_while_sending(nc, conn, messages(100, 10)) is True
         assert sub.received == 110
 
 
 async def test_alive_is_answered_by_the_pong_when_idle() -> None:
     setup = Setup()
-    async with nats.connect(setup.server.url, connector=setup.connector) as nc:
-        conn = await setup.server.accept()
-        await conn.read_handshake()
-        answer: list[bool] = []
-        async with anyio.create_task_group() as tg:
-
-            async def ask() -> None:
-                answer.append(await nc.alive(timeout=5))
-
-            tg.start_soon(ask)
-            assert await conn.read_line() == b"PING"
-            await conn.send(b"PONG\r\n")
-        assert answer == [True]
+    async with setup.connect() as nc:
+        conn = await setup.server.accept_handshake()
+        assert await alive_while_sending(nc, conn, b"PONG\r\n") is True
 
 
 async def test_alive_is_false_when_the_server_sends_nothing() -> None:
     setup = Setup()
-    async with nats.connect(setup.server.url, connector=setup.connector) as nc:
-        conn = await setup.server.accept()
-        await conn.read_handshake()
+    async with setup.connect() as nc:
+        conn = await setup.server.accept_handshake()
         assert await nc.alive(timeout=0.05) is False
         assert await conn.read_line() == b"PING"

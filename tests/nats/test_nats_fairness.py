@@ -11,7 +11,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 from nats_helpers import wait_until
-from scripted import ScriptedServer
+from scripted import ScriptedServer, assert_option_refused
 
 from anystream import nats
 from anystream.nats.options import DEFAULT_READ_CHECKPOINT_EVENTS
@@ -26,8 +26,7 @@ async def _turns_during_backlog(**options: object) -> list[int]:
     server = ScriptedServer()
     seen: list[int] = []
     async with nats.connect(server.url, connector=server.connector, **options) as nc:  # type: ignore[arg-type]
-        conn = await server.accept()
-        await conn.read_handshake()
+        conn = await server.accept_handshake()
         sub = await nc.subscribe("backlog")
         assert await conn.read_line() == b"SUB backlog 1"
         backlog = b"".join(b"MSG backlog 1 4\r\n%04d\r\n" % i for i in range(BACKLOG))
@@ -76,8 +75,4 @@ async def test_without_checkpoints_the_backlog_is_taken_in_one_go() -> None:
     ("option", "value"), [("read_checkpoint_events", 0), ("read_checkpoint_budget", -1.0)]
 )
 async def test_checkpoint_options_out_of_range_are_refused(option: str, value: float) -> None:
-    server = ScriptedServer()
-    with pytest.raises(ValueError, match=option):
-        async with nats.connect(server.url, connector=server.connector, **{option: value}):  # type: ignore[arg-type]
-            pass
-    assert server.opened == 0
+    await assert_option_refused(option, value)

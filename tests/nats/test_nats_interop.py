@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 import anyio.to_thread
 import pytest
-from nats_helpers import wait_until
+from nats_helpers import in_nats_py, wait_until
 
 import nats as nats_py
 from anystream import nats
 from anystream.nats import Msg
 
 pytestmark = pytest.mark.anyio
-
-
-async def in_nats_py(fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-    """Run ``fn(*args)`` on a fresh asyncio loop in a thread (works under trio too)."""
-    return await anyio.to_thread.run_sync(lambda: asyncio.run(fn(*args)))
 
 
 async def test_message_from_nats_py_arrives_with_headers(nats_url: str) -> None:

@@ -51,8 +51,7 @@ async def test_reconnect_restores_subscriptions_limits_then_held_publishes() -> 
         reconnected_cb=lambda: events.append("reconnected"),
         **FAST,
     ) as nc:
-        first = await server.accept()
-        await first.read_handshake()
+        first = await server.accept_handshake()
         plain = await nc.subscribe("orders.*")
         await nc.subscribe("jobs", queue="workers")
         limited = await nc.subscribe("limited", max_msgs=3)
@@ -72,8 +71,7 @@ async def test_reconnect_restores_subscriptions_limits_then_held_publishes() -> 
         late = await nc.subscribe("late")  # sent with the restore
         server.release()
 
-        second = await server.accept()
-        await second.read_handshake()
+        second = await server.accept_handshake()
         assert await second.read_lines(5) == [
             b"SUB orders.* 1",
             b"SUB jobs workers 2",
@@ -93,16 +91,14 @@ async def test_reconnect_restores_subscriptions_limits_then_held_publishes() -> 
 async def test_subscription_whose_limit_was_reached_is_not_restored() -> None:
     server = ScriptedServer()
     async with nats.connect(server.url, connector=server.connector, **FAST) as nc:
-        first = await server.accept()
-        await first.read_handshake()
+        first = await server.accept_handshake()
         once = await nc.subscribe("once", max_msgs=1)
         await nc.subscribe("always")
         assert await first.read_lines(3) == [b"SUB once 1", b"UNSUB 1 1", b"SUB always 2"]
         await first.send(b"MSG once 1 1\r\nx\r\n")
         assert [m.data async for m in once] == [b"x"]
         await first.close()
-        second = await server.accept()
-        await second.read_handshake()
+        second = await server.accept_handshake()
         assert await second.read_line() == b"SUB always 2"
         await wait_until(lambda: nc.is_connected)
         assert nc.subscriptions == 1
@@ -111,8 +107,7 @@ async def test_subscription_whose_limit_was_reached_is_not_restored() -> None:
 async def test_unsubscribe_while_disconnected_is_not_restored() -> None:
     server = ScriptedServer()
     async with nats.connect(server.url, connector=server.connector, **FAST) as nc:
-        first = await server.accept()
-        await first.read_handshake()
+        first = await server.accept_handshake()
         gone = await nc.subscribe("gone")
         await nc.subscribe("kept")
         assert await first.read_lines(2) == [b"SUB gone 1", b"SUB kept 2"]
@@ -121,8 +116,7 @@ async def test_unsubscribe_while_disconnected_is_not_restored() -> None:
         await wait_until(lambda: nc.is_reconnecting)
         await gone.unsubscribe()
         server.release()
-        second = await server.accept()
-        await second.read_handshake()
+        second = await server.accept_handshake()
         await nc.publish("marker", b"")
         assert await second.read_line() == b"SUB kept 2"
         assert await second.read_pub() == (b"PUB marker 0", b"")
@@ -132,8 +126,7 @@ async def test_unsubscribe_while_disconnected_is_not_restored() -> None:
 async def test_client_fails_over_to_a_server_the_cluster_announced() -> None:
     server = ScriptedServer()
     async with nats.connect(server.url, connector=server.connector, **FAST) as nc:
-        first = await server.accept()
-        await first.read_handshake()
+        first = await server.accept_handshake()
         await first.send_info(connect_urls=["10.0.0.2:4333"])
         await nc.subscribe("news")
         assert await first.read_line() == b"SUB news 1"
@@ -158,8 +151,7 @@ async def test_client_gives_up_when_every_reconnect_attempt_is_refused() -> None
         closed_cb=closed.set,
         **FAST,
     ) as nc:
-        conn = await server.accept()
-        await conn.read_handshake()
+        conn = await server.accept_handshake()
         sub = await nc.subscribe("x")
         server.refuse = True
         await conn.close()
@@ -180,16 +172,14 @@ async def test_lame_duck_server_is_left_for_the_other_one() -> None:
         lame_duck_cb=lame.set,
         **FAST,
     ) as nc:
-        a = await server.accept()
-        await a.read_handshake()
+        a = await server.accept_handshake()
         await nc.subscribe("news")
         assert await a.read_line() == b"SUB news 1"
         await a.send_info(ldm=True)  # a is shutting down
         with anyio.fail_after(5):
             await lame.wait()
         assert await a.closed_by_client()
-        b = await server.accept()
-        await b.read_handshake()
+        b = await server.accept_handshake()
         assert await b.read_line() == b"SUB news 1"
         await wait_until(lambda: nc.connected_url == "nats://b:4222")
     assert (a.host, b.host) == ("a", "b")
@@ -204,16 +194,14 @@ async def test_a_rolling_restart_in_lame_duck_mode_moves_the_client_every_time()
     async with nats.connect(
         [f"nats://{a}" for a in everyone], randomize=False, connector=server.connector, **FAST
     ) as nc:
-        conn = await server.accept()
-        await conn.read_handshake()
+        conn = await server.accept_handshake()
         await nc.subscribe("news")
         assert await conn.read_line() == b"SUB news 1"
         visited = [conn.host]
         for _ in range(3):
             await conn.send_info(ldm=True)
             assert await conn.closed_by_client()
-            conn = await server.accept()
-            await conn.read_handshake()
+            conn = await server.accept_handshake()
             assert await conn.read_line() == b"SUB news 1"
             await conn.send_info(connect_urls=everyone)  # the one left was restarted
             visited.append(conn.host)
@@ -228,8 +216,7 @@ async def test_a_single_server_restarted_after_lame_duck_is_reported_again_next_
         server.url, connector=server.connector, lame_duck_cb=lambda: lame.append("ldm"), **FAST
     ):
         for round_ in range(2):
-            conn = await server.accept()
-            await conn.read_handshake()
+            conn = await server.accept_handshake()
             await conn.send_info(ldm=True)  # shutting down: no other server to move to
             await wait_until(lambda: len(lame) == round_ + 1)  # noqa: B023
             await conn.close()  # it exits; the client reconnects to it once it is back
@@ -245,13 +232,9 @@ async def test_unanswered_pings_make_the_connection_stale_and_replaced() -> None
         max_outstanding_pings=2,
         **FAST,
     ) as nc:
-        first = await server.accept()
-        await first.read_handshake()
+        first = await server.accept_handshake()
         assert await first.read_lines(2) == [b"PING", b"PING"]  # never answered
-        assert await first.closed_by_client()
-        second = await server.accept()
-        await second.read_handshake()
-        await wait_until(lambda: nc.is_connected and nc.stats.reconnects == 1)
+        await server.reconnected(nc, first)
 
 
 async def test_answered_pings_keep_the_connection() -> None:
@@ -259,8 +242,7 @@ async def test_answered_pings_keep_the_connection() -> None:
     async with nats.connect(
         server.url, connector=server.connector, ping_interval=0.01, max_outstanding_pings=2
     ) as nc:
-        conn = await server.accept()
-        await conn.read_handshake()
+        conn = await server.accept_handshake()
         for _ in range(5):
             assert await conn.read_line() == b"PING"
             await conn.send(b"PONG\r\n")
@@ -271,8 +253,7 @@ async def test_answered_pings_keep_the_connection() -> None:
 async def test_server_ping_is_answered_with_pong() -> None:
     server = ScriptedServer()
     async with nats.connect(server.url, connector=server.connector):
-        conn = await server.accept()
-        await conn.read_handshake()
+        conn = await server.accept_handshake()
         await conn.send(b"PING\r\n")
         assert await conn.read_line() == b"PONG"
 
@@ -280,8 +261,7 @@ async def test_server_ping_is_answered_with_pong() -> None:
 async def test_flush_returns_when_its_pong_arrives_in_order() -> None:
     server = ScriptedServer()
     async with nats.connect(server.url, connector=server.connector) as nc:
-        conn = await server.accept()
-        await conn.read_handshake()
+        conn = await server.accept_handshake()
         done: list[int] = []
 
         async def flush(i: int) -> None:
@@ -303,8 +283,7 @@ async def test_slow_consumer_drops_over_the_pending_limit_and_reports_once() -> 
     server = ScriptedServer()
     errors: list[Exception] = []
     async with nats.connect(server.url, connector=server.connector, error_cb=errors.append) as nc:
-        conn = await server.accept()
-        await conn.read_handshake()
+        conn = await server.accept_handshake()
         sub = await nc.subscribe("firehose", pending_msgs_limit=5)
         assert await conn.read_line() == b"SUB firehose 1"
         await conn.send(b"".join(b"MSG firehose 1 2\r\n%02d\r\n" % i for i in range(20)))
@@ -321,8 +300,7 @@ async def test_server_err_goes_to_the_error_callback_and_the_connection_stays() 
     server = ScriptedServer()
     errors: list[Exception] = []
     async with nats.connect(server.url, connector=server.connector, error_cb=errors.append) as nc:
-        conn = await server.accept()
-        await conn.read_handshake()
+        conn = await server.accept_handshake()
         sub = await nc.subscribe("after")
         assert await conn.read_line() == b"SUB after 1"
         await conn.send(b"-ERR 'Permissions Violation for Publish to \"secret\"'\r\n")
@@ -338,20 +316,15 @@ async def test_server_err_goes_to_the_error_callback_and_the_connection_stays() 
 async def test_stale_connection_err_from_the_server_makes_the_client_reconnect() -> None:
     server = ScriptedServer()
     async with nats.connect(server.url, connector=server.connector, **FAST) as nc:
-        first = await server.accept()
-        await first.read_handshake()
+        first = await server.accept_handshake()
         await first.send(b"-ERR 'Stale Connection'\r\n")
-        assert await first.closed_by_client()
-        second = await server.accept()
-        await second.read_handshake()
-        await wait_until(lambda: nc.is_connected and nc.stats.reconnects == 1)
+        await server.reconnected(nc, first)
 
 
 async def test_jetstream_status_messages_reach_the_subscriber() -> None:
     server = ScriptedServer()
     async with nats.connect(server.url, connector=server.connector) as nc:
-        conn = await server.accept()
-        await conn.read_handshake()
+        conn = await server.accept_handshake()
         sub = await nc.subscribe("_INBOX.pull")
         assert await conn.read_line() == b"SUB _INBOX.pull 1"
         pending = [("Nats-Pending-Messages", "10"), ("Nats-Pending-Bytes", "160")]
@@ -384,8 +357,7 @@ async def test_jetstream_status_messages_reach_the_subscriber() -> None:
 async def test_messages_for_an_unsubscribed_sid_are_skipped_but_counted() -> None:
     server = ScriptedServer()
     async with nats.connect(server.url, connector=server.connector) as nc:
-        conn = await server.accept()
-        await conn.read_handshake()
+        conn = await server.accept_handshake()
         old = await nc.subscribe("old")
         new = await nc.subscribe("new")
         await old.unsubscribe()

@@ -17,7 +17,14 @@ import pytest
 
 from anystream.asgi._assets import ASSETS_ENV
 from anystream.testing import NatsServer
-from tests.e2e.servers import HYPERCORN_TRIO, UVICORN, Combo, ServerProcess, eventually
+from tests.e2e.servers import (
+    HYPERCORN_TRIO,
+    UVICORN,
+    Combo,
+    ServerProcess,
+    eventually,
+    server_starter,
+)
 from tests.helpers import _publish_blocking
 
 from .helpers import sample
@@ -37,18 +44,14 @@ def nats() -> Iterator[NatsServer]:
 
 @pytest.fixture
 def serve(tmp_path: Path, nats: NatsServer) -> Iterator[Any]:
-    started: list[ServerProcess] = []
+    with server_starter(tmp_path) as start:
 
-    def start(combo: Combo, **env: str) -> ServerProcess:
-        server = ServerProcess(combo, APP, nats_url=nats.url, log_path=tmp_path / "server.log")
-        server.env.update(env)
-        started.append(server.start())
-        server.wait_ready("/health/live")
-        return server
+        def serve_example(combo: Combo, **env: str) -> ServerProcess:
+            server = start(combo, APP, nats_url=nats.url, wait=False, **env)
+            server.wait_ready("/health/live")
+            return server
 
-    yield start
-    for server in started:
-        server.kill()
+        yield serve_example
 
 
 def _spans(path: Path) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from faststream.nats import NatsBroker
 from anystream.asgi import AsgiFastStream, make_asyncapi_asgi
 from anystream.asgi._assets import ASSETS_ENV
 from anystream.observability import make_static_asgi
-from tests.helpers import client
+from tests.helpers import call_asgi, client, http_scope
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_JS = b"window.AsyncApiStandalone = {render() {}};\n"
@@ -87,25 +87,8 @@ async def _raw_get(
     app: Any, path: str, query: bytes = b"", method: str = "GET", headers: Headers = ()
 ) -> tuple[int, dict[str, str], bytes]:
     """Call the app with a hand-made scope: paths reach it exactly as written (no URL cleanup)."""
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
-        "query_string": query, "headers": [(b"host", b"test"), *headers],
-        "client": ("127.0.0.1", 1), "server": ("test", 80),
-    }
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    start = sent[0]
-    head = {k.decode(): v.decode() for k, v in start["headers"]}
-    body = b"".join(m.get("body", b"") for m in sent[1:])
-    return start["status"], head, body
+    scope = http_scope(path, query, method, headers, client=("127.0.0.1", 1), server=("test", 80))
+    return await call_asgi(app, scope)
 
 
 @pytest.mark.anyio

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.servers import Combo, ServerProcess
+from tests.e2e.servers import Combo, ServerProcess, server_starter
 
 from .support import APP, Records
 
@@ -25,27 +25,19 @@ def serve(tmp_path: Path, records: Records) -> Iterator[Serve]:
 
     Its handlers record into ``records``; its output goes to a log file (``.output``).
     """
-    started: list[ServerProcess] = []
+    with server_starter(tmp_path) as start:
 
-    def start(
-        combo: Combo,
-        nats_url: str,
-        *,
-        extra_args: tuple[str, ...] = (),
-        wait: bool = True,
-        **env: str,
-    ) -> ServerProcess:
-        log_path = tmp_path / f"{combo.id}-{len(started)}.log"
-        server = ServerProcess(
-            combo, APP, nats_url=nats_url, log_path=log_path, extra_args=extra_args
-        )
-        server.env.update(RECORD_FILE=str(records.path), **env)
-        server.start()
-        started.append(server)
-        if wait:
-            server.wait_ready()
-        return server
+        def serve_app(
+            combo: Combo,
+            nats_url: str,
+            *,
+            extra_args: tuple[str, ...] = (),
+            wait: bool = True,
+            **env: str,
+        ) -> ServerProcess:
+            record = {"RECORD_FILE": str(records.path)}
+            return start(
+                combo, APP, nats_url=nats_url, extra_args=extra_args, wait=wait, **record, **env
+            )
 
-    yield start
-    for server in started:
-        server.kill()
+        yield serve_app

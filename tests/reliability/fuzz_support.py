@@ -26,6 +26,7 @@ from anystream.asgi import (
     get,
     post,
 )
+from tests.helpers import body_size_app
 
 PUBLIC_PORT = 8080
 INTERNAL_PORT = 9090
@@ -71,17 +72,6 @@ def make_fuzz_app(
     async def metrics(scope: Any) -> AsgiResponse:
         return AsgiResponse(b"requests_total 1\n", 200)
 
-    async def upload(scope: Any, receive: Any, send: Any) -> None:
-        """A plain ASGI app mounted below /files: reads the whole body."""
-        size = 0
-        while True:
-            message = await receive()
-            size += len(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": str(size).encode()})
-
     app = AsgiFastStream(
         broker,
         asgi_routes=[
@@ -89,7 +79,7 @@ def make_fuzz_app(
             ("/fs-echo", fs_echo),
             ("/search", search),
             ("/hello", hello),
-            ("/files", upload),
+            ("/files", body_size_app),
         ],
         internal_routes=[("/metrics", metrics)],
         internal_binds=internal_binds,  # None: $ANYSTREAM_INTERNAL_BINDS

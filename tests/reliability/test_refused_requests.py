@@ -22,7 +22,7 @@ from anystream.asgi import (
     get,
     post,
 )
-from tests.helpers import client
+from tests.helpers import body_size_app, call_asgi, client, http_scope
 
 pytestmark = pytest.mark.anyio
 
@@ -39,22 +39,10 @@ async def hello(scope: Any) -> AsgiResponse:
     return AsgiResponse(b"hello", 200)
 
 
-async def mounted_reader(scope: Any, receive: Any, send: Any) -> None:
-    """A plain ASGI app that reads the whole body, as Starlette would."""
-    size = 0
-    while True:
-        message = await receive()
-        size += len(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": str(size).encode()})
-
-
 def make_app(max_body_size: int | None = LIMIT) -> AsgiFastStream:
     return AsgiFastStream(
         NatsBroker(),
-        asgi_routes=[("/echo", echo), ("/hello", hello), ("/upload", mounted_reader)],
+        asgi_routes=[("/echo", echo), ("/hello", hello), ("/upload", body_size_app)],
         max_body_size=max_body_size,
     )
 
@@ -140,25 +128,5 @@ async def test_query_strings_that_are_not_ascii_or_not_utf8_are_decoded_not_500(
 
 async def call_raw(app: AsgiFastStream, path: str, query: bytes) -> tuple[int, bytes]:
     """One GET with a raw query string (httpx would re-encode it), as a server passes it."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": query,
-        "headers": [(b"host", b"test")],
-    }
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+    status, _, body = await call_asgi(app, http_scope(path, query))
+    return status, body

@@ -12,12 +12,21 @@ import time
 import pytest
 
 from anystream.testing import NatsServer
-from tests.e2e.servers import Combo, expected_exit
+from tests.e2e.servers import Combo, ServerProcess, expected_exit
 
 from .conftest import Serve
 from .support import BACKENDS, Records, publish
 
 pytestmark = pytest.mark.e2e
+
+
+def sigterm_in_flight(server: ServerProcess, nats_url: str, records: Records) -> tuple[int, float]:
+    """SIGTERM once the app's JetStream handler started on "m1": exit status, seconds taken."""
+    publish(nats_url, "rel.js", ["m1"], jetstream=True)
+    records.wait_for("js-start", ["m1"], timeout=10.0)
+    began = time.monotonic()
+    code = server.terminate(timeout=15.0)
+    return code, time.monotonic() - began
 
 
 @pytest.mark.parametrize("combo", BACKENDS, ids=lambda c: c.id)
@@ -26,13 +35,9 @@ def test_sigterm_lets_an_in_flight_handler_finish_within_the_graceful_timeout(
 ) -> None:
     with NatsServer(jetstream=True) as nats_server:
         server = serve(combo, nats_server.url, JS_DELAY="1.0", GRACEFUL_TIMEOUT="10")
-        publish(nats_server.url, "rel.js", ["m1"], jetstream=True)
-        records.wait_for("js-start", ["m1"], timeout=10.0)
+        code, stopped_in = sigterm_in_flight(server, nats_server.url, records)
 
-        began = time.monotonic()
-        assert server.terminate(timeout=15.0) == expected_exit(combo)
-        stopped_in = time.monotonic() - began
-
+        assert code == expected_exit(combo)
         assert records.counts("js") == {"m1": 1}
         assert stopped_in < 10.0
         print(
@@ -50,12 +55,7 @@ def test_sigterm_cancels_a_handler_past_the_graceful_timeout_and_jetstream_redel
 ) -> None:
     with NatsServer(jetstream=True) as nats_server:
         server = serve(combo, nats_server.url, JS_DELAY="30", GRACEFUL_TIMEOUT="0.5")
-        publish(nats_server.url, "rel.js", ["m1"], jetstream=True)
-        records.wait_for("js-start", ["m1"], timeout=10.0)
-
-        began = time.monotonic()
-        server.terminate(timeout=15.0)
-        stopped_in = time.monotonic() - began
+        _, stopped_in = sigterm_in_flight(server, nats_server.url, records)
         (first_worker,) = {pid for kind, _, pid in records.lines() if kind == "js-start"}
 
         assert "js" not in {kind for kind, _, _ in records.lines()}  # cancelled, not finished

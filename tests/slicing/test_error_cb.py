@@ -7,9 +7,8 @@ import pytest
 from faststream.nats import NatsBroker
 from nats.errors import SlowConsumerError
 
-from anystream import slicing
 from anystream.asgi import AsgiFastStream
-from anystream.slicing import stats
+from anystream.broker import stats
 from anystream.testing import lifespan
 from tests.helpers import publish_from_outside, wait_until
 
@@ -51,27 +50,3 @@ async def test_the_users_error_cb_sees_every_slow_consumer_drop_that_anystream_c
     # message); anystream's counts come from the client's own drop counters.
     assert 1 <= len(slow) <= dropped
     assert {err.subject for err in slow} == {subject}
-
-
-def test_contract_faststream_keeps_the_users_error_cb_in_its_wrapper() -> None:
-    """anystream finds the user's callback inside faststream's logging wrapper
-    (``NatsBroker._log_connection_broken``'s closure variable ``error_cb``)."""
-
-    async def on_error(err: Exception) -> None:
-        pass
-
-    with_cb = NatsBroker(error_cb=on_error)._connection_kwargs["error_cb"]
-    without_cb = NatsBroker()._connection_kwargs["error_cb"]
-    assert with_cb is not on_error, "faststream no longer wraps error_cb: simplify users_error_cb"
-    assert slicing.users_error_cb(with_cb) is on_error, (
-        "faststream's error_cb wrapper changed shape: anystream can no longer find the "
-        "user's error_cb in it (see anystream.slicing.users_error_cb)"
-    )
-    assert slicing.users_error_cb(without_cb) is None
-
-
-def test_a_callback_that_is_not_faststreams_wrapper_is_the_users_own() -> None:
-    async def on_error(err: Exception) -> None:
-        pass
-
-    assert slicing.users_error_cb(on_error) is on_error

@@ -11,7 +11,7 @@ from faststream.nats import NatsBroker
 
 from anystream import FastStream
 from anystream.asgi import AsgiFastStream, AsgiResponse, Request, post
-from anystream.redelivery import guard_for
+from anystream.broker._redelivery import guard_for
 from anystream.testing import lifespan
 from tests.helpers import client
 

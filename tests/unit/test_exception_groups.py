@@ -7,7 +7,7 @@ import sys
 import anyio
 import pytest
 
-from anystream._exceptions import unwrap_group
+from anystream._groups import unwrap_group
 
 if sys.version_info < (3, 11):
     from exceptiongroup import ExceptionGroup

@@ -18,6 +18,7 @@ from faststream.nats import NatsBroker
 from anystream.asgi import AsgiFastStream, AsgiResponse, get
 from anystream.asgi._routing import InternalBinds
 from anystream.testing import lifespan
+from tests.helpers import call_asgi, http_scope
 
 pytestmark = pytest.mark.anyio
 
@@ -106,24 +107,9 @@ async def test_mounts_and_docs_can_be_internal() -> None:
 
 async def test_a_request_without_a_server_address_is_public() -> None:
     app = make_app(internal_binds=[9090])
-    scope = {
-        "type": "http",
-        "method": "GET",
-        "path": "/metrics",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [],
-    }
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    assert sent[0]["status"] == 404
+    scope = http_scope("/metrics")  # no "server" key
+    status, _, _ = await call_asgi(app, scope)
+    assert status == 404
 
 
 @pytest.mark.parametrize("entry", ["localhost", "host:port", "127.0.0.1:0", "70000"])

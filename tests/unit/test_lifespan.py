@@ -154,17 +154,25 @@ def _with_state(app, state):
     return asgi
 
 
-async def test_shutdown_lets_an_in_flight_handler_finish(nats_url: str, subject: str) -> None:
+def slow_handler_app(
+    nats_url: str, subject: str, seconds: float
+) -> tuple[AsgiFastStream, anyio.Event, list[str]]:
+    """An app whose handler of ``subject`` sets the event, takes ``seconds``, then records."""
     broker = NatsBroker(nats_url)
     started, finished = anyio.Event(), []
 
     @broker.subscriber(subject)
     async def slow(body: str) -> None:
         started.set()
-        await anyio.sleep(0.5)
+        await anyio.sleep(seconds)
         finished.append(body)
 
-    app = AsgiFastStream(broker)
+    return AsgiFastStream(broker), started, finished
+
+
+async def test_shutdown_lets_an_in_flight_handler_finish(nats_url: str, subject: str) -> None:
+    app, started, finished = slow_handler_app(nats_url, subject, 0.5)
+    (broker,) = app.brokers
     async with lifespan(app):
         await broker.publish("work", subject)
         with anyio.fail_after(5):
@@ -175,16 +183,8 @@ async def test_shutdown_lets_an_in_flight_handler_finish(nats_url: str, subject:
 async def test_shutdown_still_drains_when_the_server_cancels_the_lifespan(
     nats_url: str, subject: str
 ) -> None:
-    broker = NatsBroker(nats_url)
-    started, finished = anyio.Event(), []
-
-    @broker.subscriber(subject)
-    async def slow(body: str) -> None:
-        started.set()
-        await anyio.sleep(0.3)
-        finished.append(body)
-
-    app = AsgiFastStream(broker)
+    app, started, finished = slow_handler_app(nats_url, subject, 0.3)
+    (broker,) = app.brokers
     with anyio.CancelScope() as scope:
         async with lifespan(app):
             await broker.publish("work", subject)

@@ -9,7 +9,7 @@ from faststream.nats import NatsBroker
 
 from anystream.asgi import AsgiFastStream, make_ping_asgi
 from anystream.testing import NatsServer, lifespan
-from tests.helpers import client, get_together, publish_from_outside, wait_until
+from tests.helpers import client, probe_together, publish_from_outside, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -53,13 +53,7 @@ async def test_health_goes_500_within_its_timeout_when_nats_dies_and_204_after_r
 
 
 async def test_concurrent_probes_share_one_round_trip(nats_url: str) -> None:
-    broker = NatsBroker(nats_url)
-    health = make_ping_asgi(broker, timeout=2.0)
-    app = AsgiFastStream(broker, asgi_routes=[("/health", health)])
-    async with lifespan(app):
-        before = health.round_trips
-        statuses = await get_together(app, "/health", 200)
-        made = health.round_trips - before
+    statuses, made = await probe_together(nats_url, timeout=2.0, count=200)
     assert statuses == [204] * 200
     assert 1 <= made < 50  # probes in flight together waited for one answer
 

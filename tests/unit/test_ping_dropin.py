@@ -11,7 +11,7 @@ from faststream.redis import RedisBroker, TestRedisBroker
 
 from anystream.asgi import AsgiFastStream, make_ping_asgi
 from anystream.testing import NatsServer, lifespan
-from tests.helpers import client, get_together
+from tests.helpers import client, probe_together
 
 pytestmark = pytest.mark.anyio
 
@@ -48,13 +48,7 @@ async def test_a_patient_probe_that_joins_an_impatient_ones_ping_gets_its_own_ve
 
 
 async def test_probes_with_the_same_timeout_still_share_one_round_trip(nats_url: str) -> None:
-    broker = NatsBroker(nats_url)
-    health = make_ping_asgi(broker, timeout=5.0)
-    app = AsgiFastStream(broker, asgi_routes=[("/health", health)])
-    async with lifespan(app):
-        before = health.round_trips
-        statuses = await get_together(app, "/health", 20)
-        made = health.round_trips - before
+    statuses, made = await probe_together(nats_url, timeout=5.0, count=20)
     assert statuses == [204] * 20
     assert made < 20
 
@@ -68,29 +62,22 @@ async def health_status(app: object) -> int:
 
 
 
-async def test_health_under_test_redis_broker_answers_as_with_faststream() -> None:
+@pytest.mark.parametrize(
+    ("broker_class", "test_broker"),
+    [(RedisBroker, TestRedisBroker), (NatsBroker, TestNatsBroker)],
+    ids=["redis", "nats"],
+)
+async def test_health_under_a_test_broker_answers_as_with_faststream(
+    broker_class: type, test_broker: type
+) -> None:
     statuses = []
     for app_class, ping in (
         (UpstreamAsgiFastStream, upstream_make_ping_asgi),
         (AsgiFastStream, make_ping_asgi),
     ):
-        broker = RedisBroker()
+        broker = broker_class()
         app = app_class(broker, asgi_routes=[("/health", ping(broker, timeout=2.0))])
-        async with TestRedisBroker(broker):
-            statuses.append(await health_status(app))
-    assert statuses == [204, 204]
-
-
-
-async def test_health_under_test_nats_broker_answers_as_with_faststream() -> None:
-    statuses = []
-    for app_class, ping in (
-        (UpstreamAsgiFastStream, upstream_make_ping_asgi),
-        (AsgiFastStream, make_ping_asgi),
-    ):
-        broker = NatsBroker()
-        app = app_class(broker, asgi_routes=[("/health", ping(broker, timeout=2.0))])
-        async with TestNatsBroker(broker):
+        async with test_broker(broker):
             statuses.append(await health_status(app))
     assert statuses == [204, 204]
 
@@ -112,14 +99,22 @@ async def test_health_of_a_broker_without_a_round_trip_calls_the_brokers_own_pin
 async def test_a_mock_connection_is_never_taken_for_a_nats_client() -> None:
     from unittest.mock import AsyncMock, MagicMock
 
-    from nats.aio.client import Client
+    from anystream.nats.compat import Client as NativeNatsConnection
 
-    from anystream.ping import nats_py_connection
+    calls: list[float | None] = []
 
-    broker = NatsBroker()
-    for fake in (MagicMock(), AsyncMock(), MagicMock(spec=Client)):
+    class MockedNatsBroker(NatsBroker):
+        async def ping(self, timeout: float | None = 3) -> bool:
+            calls.append(timeout)
+            return True
+
+    broker = MockedNatsBroker()
+    app = AsgiFastStream(broker, asgi_routes=[("/health", make_ping_asgi(broker, timeout=1.5))])
+    for fake in (MagicMock(), AsyncMock(), MagicMock(spec=NativeNatsConnection)):
         broker.config.broker_config.connection_state.connect(fake, AsyncMock())
-        assert nats_py_connection(broker) is None
+        assert await health_status(app) == 204
+    # Each time the broker's own ping answered: no mock was asked for a round trip.
+    assert len(calls) == 3
 
 
 async def test_a_real_nats_broker_still_gets_the_real_round_trip(nats_url: str) -> None:

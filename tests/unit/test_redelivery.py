@@ -9,7 +9,7 @@ time, here because it came after ``ack_wait``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,19 +23,13 @@ from nats.aio.msg import Msg
 
 import nats
 from anystream.asgi import AsgiFastStream
-from anystream.redelivery import guard_for
+from anystream.broker._redelivery import guard_for
 from anystream.testing import NatsServer, lifespan
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.anyio
 
 Handler = Callable[[str, NatsMessage, "Ledger"], Any]
-
-
-@pytest.fixture(scope="module")
-def jetstream_server() -> Iterator[NatsServer]:
-    with NatsServer(jetstream=True) as server:
-        yield server
 
 
 @dataclass
@@ -73,6 +67,15 @@ def jetstream_app(
     return AsgiFastStream(broker, **options), ledger, stream_name
 
 
+async def run_twice(app: AsgiFastStream, ledger: Ledger, subject: str, stream: str) -> NatsBroker:
+    """Serve ``app`` until "order-1", published to ``subject``, has run twice; its broker."""
+    (broker,) = app.brokers
+    async with lifespan(app):
+        await broker.publish("order-1", subject, stream=stream)
+        await wait_until(lambda: len(ledger.runs) >= 2, timeout=10)
+    return broker
+
+
 async def nack_first(body: str, msg: NatsMessage, ledger: Ledger) -> None:
     if len(ledger.runs) == 1:
         await msg.nack()
@@ -81,24 +84,21 @@ async def nack_first(body: str, msg: NatsMessage, ledger: Ledger) -> None:
 
 
 async def test_the_guard_is_off_by_default_so_a_nacked_message_runs_twice_as_with_faststream(
-    jetstream_server: NatsServer, subject: str
+    js_server: NatsServer, subject: str
 ) -> None:
     app, ledger, stream = jetstream_app(
-        jetstream_server.url, subject, nack_first, ack_policy=AckPolicy.MANUAL
+        js_server.url, subject, nack_first, ack_policy=AckPolicy.MANUAL
     )
-    (broker,) = app.brokers
-    async with lifespan(app):
-        await broker.publish("order-1", subject, stream=stream)
-        await wait_until(lambda: len(ledger.runs) >= 2, timeout=10)
+    broker = await run_twice(app, ledger, subject, stream)
     assert guard_for(broker) is None
     assert ledger.runs == [("order-1", 1), ("order-1", 2)]
 
 
 async def test_with_the_guard_on_a_nacked_message_still_runs_again(
-    jetstream_server: NatsServer, subject: str
+    js_server: NatsServer, subject: str
 ) -> None:
     app, ledger, stream = jetstream_app(
-        jetstream_server.url,
+        js_server.url,
         subject,
         nack_first,
         ack_policy=AckPolicy.MANUAL,
@@ -116,7 +116,7 @@ async def test_with_the_guard_on_a_nacked_message_still_runs_again(
 
 
 async def test_with_the_guard_on_a_nack_through_the_raw_nats_message_runs_again(
-    jetstream_server: NatsServer, subject: str
+    js_server: NatsServer, subject: str
 ) -> None:
     async def raw_nack_first(body: str, msg: NatsMessage, ledger: Ledger) -> None:
         raw: Msg = msg.raw_message
@@ -124,61 +124,52 @@ async def test_with_the_guard_on_a_nack_through_the_raw_nats_message_runs_again(
             await raw.nak()  # faststream's AckPolicy then "acks" a message already NAKed
 
     app, ledger, stream = jetstream_app(
-        jetstream_server.url, subject, raw_nack_first, redelivery_memory=1000
+        js_server.url, subject, raw_nack_first, redelivery_memory=1000
     )
-    (broker,) = app.brokers
-    async with lifespan(app):
-        await broker.publish("order-1", subject, stream=stream)
-        await wait_until(lambda: len(ledger.runs) >= 2, timeout=10)
+    await run_twice(app, ledger, subject, stream)
     assert ledger.runs == [("order-1", 1), ("order-1", 2)]
 
 
 async def test_with_the_guard_on_raising_nack_message_runs_the_handler_again(
-    jetstream_server: NatsServer, subject: str
+    js_server: NatsServer, subject: str
 ) -> None:
     async def raise_nack_first(body: str, msg: NatsMessage, ledger: Ledger) -> None:
         if len(ledger.runs) == 1:
             raise NackMessage
 
     app, ledger, stream = jetstream_app(
-        jetstream_server.url, subject, raise_nack_first, redelivery_memory=1000
+        js_server.url, subject, raise_nack_first, redelivery_memory=1000
     )
-    (broker,) = app.brokers
-    async with lifespan(app):
-        await broker.publish("order-1", subject, stream=stream)
-        await wait_until(lambda: len(ledger.runs) >= 2, timeout=10)
+    await run_twice(app, ledger, subject, stream)
     assert ledger.runs == [("order-1", 1), ("order-1", 2)]
 
 
 async def test_with_the_guard_on_a_handler_that_raises_under_nack_on_error_runs_again(
-    jetstream_server: NatsServer, subject: str
+    js_server: NatsServer, subject: str
 ) -> None:
     async def fail_first(body: str, msg: NatsMessage, ledger: Ledger) -> None:
         if len(ledger.runs) == 1:
             raise RuntimeError("transient failure")
 
     app, ledger, stream = jetstream_app(
-        jetstream_server.url,
+        js_server.url,
         subject,
         fail_first,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         redelivery_memory=1000,
     )
-    (broker,) = app.brokers
-    async with lifespan(app):
-        await broker.publish("order-1", subject, stream=stream)
-        await wait_until(lambda: len(ledger.runs) >= 2, timeout=10)
+    await run_twice(app, ledger, subject, stream)
     assert ledger.runs == [("order-1", 1), ("order-1", 2)]
 
 
 async def test_with_the_guard_on_a_rejected_message_is_not_remembered_as_handled(
-    jetstream_server: NatsServer, subject: str
+    js_server: NatsServer, subject: str
 ) -> None:
     async def reject(body: str, msg: NatsMessage, ledger: Ledger) -> None:
         await msg.reject()
 
     app, ledger, stream = jetstream_app(
-        jetstream_server.url,
+        js_server.url,
         subject,
         reject,
         ack_policy=AckPolicy.MANUAL,
@@ -197,7 +188,7 @@ async def test_with_the_guard_on_a_rejected_message_is_not_remembered_as_handled
 
 
 async def test_with_the_guard_on_a_cancelled_handler_is_not_remembered_and_runs_again(
-    jetstream_server: NatsServer, subject: str
+    js_server: NatsServer, subject: str
 ) -> None:
     started = anyio.Event()
 
@@ -206,9 +197,7 @@ async def test_with_the_guard_on_a_cancelled_handler_is_not_remembered_and_runs_
             started.set()
             await anyio.sleep(60)  # cancelled when the app stops (graceful_timeout 0.5 s)
 
-    app, ledger, stream = jetstream_app(
-        jetstream_server.url, subject, hang_first, redelivery_memory=1000
-    )
+    app, ledger, stream = jetstream_app(js_server.url, subject, hang_first, redelivery_memory=1000)
     (broker,) = app.brokers
     guard = None
     async with lifespan(app):
@@ -229,11 +218,9 @@ async def slow_ack(body: str, msg: NatsMessage, ledger: Ledger) -> None:
 
 
 async def test_with_the_guard_on_a_redelivery_of_a_handled_and_acked_message_is_skipped(
-    jetstream_server: NatsServer, subject: str
+    js_server: NatsServer, subject: str
 ) -> None:
-    app, ledger, stream = jetstream_app(
-        jetstream_server.url, subject, slow_ack, redelivery_memory=1000
-    )
+    app, ledger, stream = jetstream_app(js_server.url, subject, slow_ack, redelivery_memory=1000)
     (broker,) = app.brokers
     async with lifespan(app):
         guard = guard_for(broker)
@@ -245,13 +232,10 @@ async def test_with_the_guard_on_a_redelivery_of_a_handled_and_acked_message_is_
 
 
 async def test_without_the_guard_a_late_ack_runs_the_handler_again(
-    jetstream_server: NatsServer, subject: str
+    js_server: NatsServer, subject: str
 ) -> None:
-    app, ledger, stream = jetstream_app(jetstream_server.url, subject, slow_ack)
-    (broker,) = app.brokers
-    async with lifespan(app):
-        await broker.publish("order-1", subject, stream=stream)
-        await wait_until(lambda: len(ledger.runs) >= 2, timeout=10)
+    app, ledger, stream = jetstream_app(js_server.url, subject, slow_ack)
+    await run_twice(app, ledger, subject, stream)
     assert ledger.bodies()[:2] == ["order-1", "order-1"]
 
 
@@ -269,7 +253,7 @@ def _recreate_stream_blocking(url: str, name: str, subject: str) -> None:
 
 
 async def test_with_the_guard_on_a_new_message_in_a_recreated_stream_is_handled(
-    jetstream_server: NatsServer, subject: str
+    js_server: NatsServer, subject: str
 ) -> None:
     """A stream deleted and created again numbers its messages from 1 again: the new
     message #1 is not the remembered #1 (and is not a redelivery)."""
@@ -277,14 +261,12 @@ async def test_with_the_guard_on_a_new_message_in_a_recreated_stream_is_handled(
     async def ack(body: str, msg: NatsMessage, ledger: Ledger) -> None:
         pass
 
-    app, ledger, stream = jetstream_app(jetstream_server.url, subject, ack, redelivery_memory=1000)
+    app, ledger, stream = jetstream_app(js_server.url, subject, ack, redelivery_memory=1000)
     (broker,) = app.brokers
     async with lifespan(app):
         await broker.publish("before", subject, stream=stream)
         await wait_until(lambda: len(ledger.runs) >= 1, timeout=10)
-    await anyio.to_thread.run_sync(
-        _recreate_stream_blocking, jetstream_server.url, stream, subject
-    )
+    await anyio.to_thread.run_sync(_recreate_stream_blocking, js_server.url, stream, subject)
     async with lifespan(app):  # the same broker and guard
         await broker.publish("after", subject, stream=stream)
         await wait_until(lambda: len(ledger.runs) >= 2, timeout=10)
@@ -298,7 +280,7 @@ async def test_with_the_guard_on_a_new_message_in_a_recreated_stream_is_handled(
 
 
 async def test_contract_faststream_puts_the_subscriber_with_its_ack_policy_in_the_context(
-    jetstream_server: NatsServer, subject: str
+    js_server: NatsServer, subject: str
 ) -> None:
     from faststream import BaseMiddleware
 
@@ -310,7 +292,7 @@ async def test_contract_faststream_puts_the_subscriber_with_its_ack_policy_in_th
             seen.append(getattr(subscriber, "ack_policy", "no ack_policy attribute"))
             return await call_next(msg)
 
-    broker = NatsBroker(jetstream_server.url, middlewares=[Spy])
+    broker = NatsBroker(js_server.url, middlewares=[Spy])
     stream_name = subject.replace(".", "-").upper()
 
     @broker.subscriber(
@@ -324,19 +306,19 @@ async def test_contract_faststream_puts_the_subscriber_with_its_ack_policy_in_th
         await wait_until(lambda: bool(seen), timeout=10)
     assert seen == [AckPolicy.ACK], (
         "faststream no longer puts the subscriber (with .ack_policy) in the context as "
-        "'handler_': anystream.redelivery.will_be_acked cannot tell auto-acked messages"
+        "'handler_': anystream.broker._redelivery.will_be_acked cannot tell auto-acked messages"
     )
 
 
 def test_contract_nats_py_marks_a_message_acted_on_with_ackd() -> None:
     assert Msg(_client=None)._ackd is False, (  # type: ignore[arg-type]
-        "nats-py's Msg has no _ackd flag any more: anystream.redelivery.will_be_acked "
+        "nats-py's Msg has no _ackd flag any more: anystream.broker._redelivery.will_be_acked "
         "cannot see a NAK sent through the raw message"
     )
 
 
 def test_the_guard_acts_on_jetstream_deliveries_only_and_builds_nothing_for_others() -> None:
-    from anystream.redelivery import RedeliveryGuard
+    from anystream.broker._redelivery import RedeliveryGuard
 
     guard = RedeliveryGuard(10)
     core_a = Msg(None, subject="orders", reply="_INBOX.a", data=b"{}")  # type: ignore[arg-type]

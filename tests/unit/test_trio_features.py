@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import anyio
 import pytest
 from faststream.nats import JStream, NatsBroker, PullSub
@@ -15,16 +13,10 @@ from tests.helpers import client, wait_until
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(scope="module")
-def jetstream_server() -> Iterator[NatsServer]:
-    with NatsServer(jetstream=True) as server:
-        yield server
-
-
 async def test_jetstream_push_and_pull_subscribers_consume(
-    jetstream_server: NatsServer, subject: str
+    js_server: NatsServer, subject: str
 ) -> None:
-    broker = NatsBroker(jetstream_server.url)
+    broker = NatsBroker(js_server.url)
     stream = JStream(name=subject.replace(".", "-").upper(), subjects=[f"{subject}.>"])
     pushed: list[str] = []
     pulled: list[str] = []

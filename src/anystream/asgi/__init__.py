@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Any
 
 from faststream.asgi.factories import AsyncAPIRoute
 
-from ..lifespan import broker_lifespan
+from ..broker import broker_lifespan
 from ._app import AsgiFastStream
 from ._asyncapi import make_asyncapi_asgi
 from ._handlers import Header, HttpHandler, Query, Request, get, post

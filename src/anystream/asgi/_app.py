@@ -14,8 +14,7 @@ from faststream.asgi.handlers import HttpHandler
 from typing_extensions import Unpack
 
 from .._adapters import faststream as upstream
-from ..lifespan import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT
-from ..slicing import DEFAULT_CONSUME_BUDGET
+from ..broker import DEFAULT_CONSUME_BUDGET, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT
 from ._asyncapi import make_asyncapi_asgi, make_asyncapi_json_asgi
 from ._dispatch import serve_http, serve_websocket
 from ._lifespan import run_app, serve_lifespan

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 
+from ..exceptions import RequestBodyTooLarge
 from ._handlers import answer
-from ._limits import RequestBodyTooLarge, declared_length, limit_body, payload_too_large
+from ._limits import declared_length, limit_body, payload_too_large
 from ._responses import method_not_allowed, not_found, send_internal_error
 from ._routing import MethodNotAllowed, Mounted, Router, record_route, route_of, route_path
 from .types import Message, Receive, Scope, Send

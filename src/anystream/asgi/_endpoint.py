@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from faststream.asgi.handlers import HttpHandler
 
-from ._limits import RequestBodyTooLarge, payload_too_large
+from ..exceptions import RequestBodyTooLarge
+from ._limits import payload_too_large
 from ._responses import AsgiResponse, internal_error, method_not_allowed
 from .types import Receive, Scope, Send
 

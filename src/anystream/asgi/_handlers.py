@@ -26,7 +26,8 @@ from faststream.asgi.handlers import PostHandler as _PostHandler
 from faststream.asgi.request import AsgiRequest
 
 from .._adapters.faststream import set_query_params
-from ._limits import RequestBodyTooLarge, payload_too_large
+from ..exceptions import MalformedJSONError, RequestBodyTooLarge
+from ._limits import payload_too_large
 from ._responses import AsgiResponse, internal_error, method_not_allowed
 from .types import Receive, Scope, Send, UserApp
 
@@ -52,10 +53,6 @@ _validation_error = AsgiResponse(b"Validation error", 422)
 _malformed_json = AsgiResponse(
     b"Malformed JSON body", 422, {"content-type": "text/plain; charset=utf-8"}
 )
-
-
-class MalformedJSONError(ValueError):
-    """The request body is not valid JSON (or not UTF-8)."""
 
 
 def new_request(scope: Scope, receive: Receive, send: Send) -> AsgiRequest:

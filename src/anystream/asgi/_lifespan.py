@@ -1,7 +1,7 @@
 """The app's run: faststream's start/stop order on anyio, and the ASGI lifespan protocol.
 
 :func:`run_app` is ``AsgiFastStream.start_lifespan_context``: hooks, brokers (via
-:func:`~anystream.lifespan.broker_lifespan`), hooks back, the shutdown half
+:func:`~anystream.broker.broker_lifespan`), hooks back, the shutdown half
 shielded and bounded. :func:`serve_lifespan` speaks the ASGI lifespan protocol
 around it, with the reason of a failed start or stop in the ``failed`` message.
 """
@@ -17,9 +17,9 @@ import anyio
 from faststream.exceptions import StartupValidationError
 
 from .._adapters import faststream as upstream
-from .._exceptions import unwrap_group
+from .._groups import unwrap_group
 from .._redact import redact
-from ..lifespan import broker_lifespan
+from ..broker import broker_lifespan
 from ._routing import INTERNAL_BINDS_ENV
 from .types import ASGIApp, Receive, Scope, Send
 

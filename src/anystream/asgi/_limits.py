@@ -6,12 +6,12 @@ Pure helpers: :func:`declared_length` reads the scope, :func:`limit_body` wraps
 
 from __future__ import annotations
 
+from ..exceptions import RequestBodyTooLarge
 from ._responses import AsgiResponse
 from .types import Message, Receive, Scope
 
 __all__ = (
     "DEFAULT_MAX_BODY_SIZE",
-    "RequestBodyTooLarge",
     "declared_length",
     "limit_body",
     "payload_too_large",
@@ -26,14 +26,6 @@ DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 payload_too_large = AsgiResponse(
     b"Payload Too Large", 413, {"content-type": "text/plain; charset=utf-8", "connection": "close"}
 )
-
-
-class RequestBodyTooLarge(Exception):
-    """The request body grew past ``max_body_size`` while it was read."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"request body larger than {limit} bytes")
-        self.limit = limit
 
 
 def declared_length(scope: Scope) -> int | None:

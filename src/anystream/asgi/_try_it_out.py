@@ -30,8 +30,9 @@ from fast_depends.exceptions import ValidationError as FDValidationError
 from faststream.exceptions import SubscriberNotFound
 
 from .._adapters.faststream import find_test_broker, handler_function
-from .._exceptions import unwrap_group
-from ..runtime import open_runtime, runtime_for
+from .._groups import unwrap_group
+from ..broker._record import runtime_for
+from ..runtime import open_runtime
 from ._handlers import PostHandler, Request, post
 from ._responses import AsgiResponse, JSONResponse
 

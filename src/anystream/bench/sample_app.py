@@ -23,7 +23,7 @@ from faststream.nats import NatsBroker
 from pydantic import BaseModel
 
 from anystream.asgi import AsgiFastStream, AsgiResponse, JSONResponse, get, make_ping_asgi
-from anystream.slicing import stats as consume_stats
+from anystream.broker import stats as consume_stats
 
 SUBJECT = "bench.orders"
 NATS_URL = os.environ.get("NATS_URL", "nats://127.0.0.1:4222")

@@ -27,7 +27,7 @@ import anyio
 from hypercorn.config import Config, Sockets
 
 from .._adapters.hypercorn import serve_worker
-from .._exceptions import unwrap_group
+from .._groups import unwrap_group
 from ..asgi._app import INTERNAL_BINDS_ENV, AsgiFastStream
 from ..asgi.types import ASGIApp, Message, Receive, Scope, Send
 from ._appload import LOAD_ERROR_CODE, AppLoadError, load_app

@@ -1,7 +1,7 @@
 """``anystream demo``: an embedded nats-server, the demo app under hypercorn, a short tour.
 
 It starts a real ``nats-server`` on a free loopback port, serves
-:mod:`anystream.demo_app` with ``hypercorn --worker-class trio`` (or asyncio) in a
+:mod:`anystream.cli._demo_app` with ``hypercorn --worker-class trio`` (or asyncio) in a
 child process, publishes a few orders with its own nats-py client, reads back what
 the app consumed (``GET /stats``), calls ``/health`` and ``/docs``, stops the
 server with SIGTERM and prints what it saw. Everything is bounded in time.
@@ -31,7 +31,7 @@ __all__ = ("add_parser", "main")
 
 T = TypeVar("T")
 
-APP = "anystream.demo_app:app"
+APP = "anystream.cli._demo_app:app"
 SUBJECT = "demo.orders"
 ITEMS = ("tea", "coffee", "cake", "scone", "jam", "bread", "honey", "milk")
 #: Seconds each stage may take; the whole demo stays well under 30 s.

@@ -6,7 +6,7 @@
 - :func:`make_liveness_asgi` / :func:`make_readiness_asgi`: Kubernetes probes.
 """
 
-from ..ping import ping_broker
 from ._endpoints import make_liveness_asgi, make_ping_asgi, make_readiness_asgi
+from ._ping import ping_broker
 
 __all__ = ("make_liveness_asgi", "make_ping_asgi", "make_readiness_asgi", "ping_broker")

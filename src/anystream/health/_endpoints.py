@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..asgi._endpoint import Endpoint
 from ..asgi._responses import AsgiResponse
 from ..asgi.types import Scope
-from ..ping import SharedPing, shared_ping
+from ._ping import SharedPing, shared_ping
 
 if TYPE_CHECKING:
     from faststream.specification.schema import Tag, TagDict

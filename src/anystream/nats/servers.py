@@ -96,12 +96,6 @@ class ServerPool:
             random.shuffle(servers)
         self._servers = servers
 
-    def __iter__(self) -> Iterable[Server]:  # type: ignore[override]
-        return iter(list(self._servers))
-
-    def __len__(self) -> int:
-        return len(self._servers)
-
     @property
     def servers(self) -> list[Server]:
         return list(self._servers)

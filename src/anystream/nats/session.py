@@ -17,6 +17,7 @@ from pathlib import Path
 
 import anyio
 
+from .._groups import unwrap_group
 from .client import Client
 from .options import (
     DEFAULT_BACKLOG_LIMIT,
@@ -157,6 +158,7 @@ async def connect(
                 await client.close()
     except BaseExceptionGroup as group:
         # The task group wraps the block's own exception: hand it back unwrapped.
-        if len(group.exceptions) == 1:
-            raise group.exceptions[0] from group.exceptions[0].__cause__
+        inner = unwrap_group(group)
+        if inner is not group:
+            raise inner from inner.__cause__
         raise

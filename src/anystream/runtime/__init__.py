@@ -1,25 +1,25 @@
 """Broker runtimes: run faststream's brokers on whichever backend hosts the app.
 
-``open_runtime()`` picks the half for the running backend; ``runtime_for(broker)``
-finds the runtime that adopted a broker (or a pass-through one on asyncio).
+``open_runtime()`` picks the half for the running backend. Which runtime runs which
+broker is kept in the broker's record (``anystream.broker._record``): this layer
+imports nothing of anystream but :mod:`anystream.exceptions`.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
-from weakref import WeakKeyDictionary
 
 import sniffio
 
+from ..exceptions import TrioExtraMissingError
 from .base import BrokerRuntime
 
 T = TypeVar("T")
 
-__all__ = ("BrokerRuntime", "DirectRuntime", "broker_call", "open_runtime", "runtime_for")
-
-_adopted: WeakKeyDictionary[Any, BrokerRuntime] = WeakKeyDictionary()
+__all__ = ("BrokerRuntime", "DirectRuntime", "call_in_current_asyncio_loop", "open_runtime")
 
 
 class DirectRuntime:
@@ -37,10 +37,6 @@ class DirectRuntime:
 
     def release(self, broker: Any) -> None:
         return None
-
-
-class TrioExtraMissingError(RuntimeError):
-    """The app runs on trio but ``anystream[trio]`` is not installed."""
 
 
 @asynccontextmanager
@@ -68,33 +64,19 @@ async def open_runtime() -> AsyncIterator[BrokerRuntime]:
             yield asyncio_runtime
 
 
-def register(broker: Any, runtime: BrokerRuntime) -> None:
-    runtime.adopt(broker)
-    _adopted[broker] = runtime
-
-
-def unregister(broker: Any) -> None:
-    runtime = _adopted.pop(broker, None)
-    if runtime is not None:
-        runtime.release(broker)
-
-
-# Brokers started outside anystream: called where the caller runs.
-_direct: BrokerRuntime = DirectRuntime()
-
-
-def runtime_for(broker: Any) -> BrokerRuntime:
-    """The runtime running ``broker``; a pass-through one if anystream did not start it."""
-    return _adopted.get(broker, _direct)
-
-
-async def broker_call(
-    broker: Any, fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any
+async def call_in_current_asyncio_loop(
+    fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any
 ) -> T:
-    """Await ``fn(*args, **kwargs)`` where ``broker``'s client lives.
+    """Await ``fn(*args, **kwargs)`` in the asyncio loop this task runs in.
 
-    On asyncio this is a plain await. On trio it runs the call in the broker's
-    asyncio loop: use it for driver objects anystream does not bridge for you
-    (``broker.connection``, key-value and object stores).
+    On asyncio that is a plain await. On trio it is the trio-asyncio loop the calling
+    task runs inside (``trio_asyncio.open_loop()``): the loop that owns asyncio objects
+    the caller made there. Raises ``RuntimeError`` if the task runs in none.
     """
-    return await runtime_for(broker).call(fn, *args, **kwargs)
+    if sniffio.current_async_library() != "trio":
+        return await fn(*args, **kwargs)
+    if "trio_asyncio" not in sys.modules:
+        raise RuntimeError("this task runs in no asyncio loop (trio, without trio-asyncio)")
+    from . import _trio
+
+    return await _trio.call_in_current_loop(fn, *args, **kwargs)

@@ -100,6 +100,15 @@ class TrioAsyncioRuntime:
         swap_producers(broker, unbridged)
 
 
+async def call_in_current_loop(fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
+    """Await ``fn`` in the trio-asyncio loop the calling trio task runs inside."""
+    loop = trio_asyncio.current_loop.get()
+    if loop is None:
+        raise RuntimeError("this task runs in no asyncio loop (no trio_asyncio.open_loop())")
+    result: T = await trio_asyncio.aio_as_trio(fn, loop=loop)(*args, **kwargs)
+    return result
+
+
 @asynccontextmanager
 async def open_runtime() -> AsyncIterator[TrioAsyncioRuntime]:
     async with trio_asyncio.open_loop() as loop:

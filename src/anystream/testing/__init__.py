@@ -1,6 +1,7 @@
 """Helpers for tests, demos and benchmarks: real servers on loopback, lifespan driving."""
 
-from .lifespan import LifespanFailed, lifespan
+from ..exceptions import LifespanFailed  # what lifespan() raises, kept beside it
+from .lifespan import lifespan
 from .nats_cluster import ClusterNode, NatsCluster
 from .nats_server import NatsServer, free_port, nats_server_binary
 

@@ -8,19 +8,11 @@ from typing import Any
 
 import anyio
 
-from .._exceptions import unwrap_group
+from .._groups import unwrap_group
 from ..asgi.types import ASGIApp, Message
+from ..exceptions import LifespanFailed
 
-__all__ = ("LifespanFailed", "lifespan")
-
-
-class LifespanFailed(RuntimeError):
-    """The app answered ``lifespan.startup.failed`` or ``lifespan.shutdown.failed``."""
-
-    def __init__(self, phase: str, message: str) -> None:
-        super().__init__(f"lifespan {phase} failed: {message}")
-        self.phase = phase
-        self.message = message
+__all__ = ("lifespan",)
 
 
 @asynccontextmanager

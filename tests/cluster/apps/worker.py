@@ -20,8 +20,8 @@ from pathlib import Path
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
 
 from anystream.asgi import AsgiFastStream
+from anystream.broker import DEFAULT_REDELIVERY_MEMORY
 from anystream.observability import make_liveness_asgi, make_readiness_asgi
-from anystream.redelivery import DEFAULT_REDELIVERY_MEMORY
 
 NATS_URL = os.environ["NATS_URL"]
 RECORD_FILE = os.environ["RECORD_FILE"]

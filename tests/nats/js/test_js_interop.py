@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
-
-import anyio
-import anyio.to_thread
 import pytest
+from nats_helpers import in_nats_py
 
 import nats as nats_py
 from anystream.nats.js import JetStream
 from nats.js import api
 
 pytestmark = pytest.mark.anyio
-
-
-async def in_nats_py(fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-    """Run ``fn(*args)`` on a fresh asyncio loop in a thread (works under trio too)."""
-    return await anyio.to_thread.run_sync(lambda: asyncio.run(fn(*args)))
 
 
 async def test_stream_written_by_nats_py_is_consumed_by_us(

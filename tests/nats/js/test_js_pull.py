@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anyio
 import pytest
+from nats_helpers import fill
 
 from anystream import nats
 from anystream.nats import NatsTimeoutError
@@ -12,12 +13,6 @@ from anystream.testing import NatsServer
 from nats.js import api
 
 pytestmark = pytest.mark.anyio
-
-
-async def fill(js: JetStream, stream: str, count: int, size: int = 1) -> None:
-    await js.add_stream(name=stream, subjects=[stream])
-    for i in range(count):
-        await js.publish(stream, str(i).encode().ljust(size, b"."))
 
 
 async def test_fetch_returns_the_messages_available_and_acks_them(

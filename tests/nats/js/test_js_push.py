@@ -6,6 +6,7 @@ from contextlib import AsyncExitStack
 
 import anyio
 import pytest
+from nats_helpers import fill
 
 from anystream import nats
 from anystream.nats import NatsTimeoutError
@@ -13,12 +14,6 @@ from anystream.nats.js import JetStream, JsMsg, PushSubscription
 from nats.js import api
 
 pytestmark = pytest.mark.anyio
-
-
-async def fill(js: JetStream, stream: str, count: int, size: int = 1) -> None:
-    await js.add_stream(name=stream, subjects=[stream])
-    for i in range(count):
-        await js.publish(stream, str(i).encode().ljust(size, b"."))
 
 
 async def test_ephemeral_push_subscription_iterates_the_stream(

@@ -26,13 +26,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def bucket(request: pytest.FixtureRequest) -> str:
-    """A bucket name unique to the test (tests share one server)."""
-    name = "".join(c if c.isalnum() else "_" for c in request.node.name)
-    return f"kv_{name}"[:120]
-
-
-@pytest.fixture
 async def kv(js: JetStream, bucket: str) -> KeyValue:
     return await js.create_key_value(bucket=bucket, history=5)
 

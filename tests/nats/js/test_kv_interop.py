@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 import anyio.to_thread
 import pytest
+from nats_helpers import in_nats_py, wait_until
 
 import nats as nats_py
 from anystream.nats.js import JetStream, KeyValue
@@ -17,23 +16,6 @@ from anystream.nats.js.errors import KeyNotFoundError
 from nats.js import api
 
 pytestmark = pytest.mark.anyio
-
-
-async def in_nats_py(fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-    """Run ``fn(*args)`` on a fresh asyncio loop in a thread (works under trio too)."""
-    return await anyio.to_thread.run_sync(lambda: asyncio.run(fn(*args)))
-
-
-async def wait_for(event: threading.Event, timeout: float = 10.0) -> None:
-    with anyio.fail_after(timeout):
-        while not event.is_set():
-            await anyio.sleep(0.01)
-
-
-@pytest.fixture
-def bucket(request: pytest.FixtureRequest) -> str:
-    name = "".join(c if c.isalnum() else "_" for c in request.node.name)
-    return f"kvi_{name}"[:120]
 
 
 async def test_a_bucket_written_by_nats_py_reads_the_same_here(
@@ -159,7 +141,7 @@ async def test_nats_py_watches_a_bucket_we_write(js: JetStream, js_url: str, buc
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(run_watcher)
-        await wait_for(ready)
+        await wait_until(ready.is_set, timeout=10.0)
         for i in range(5):
             await kv.put(f"n.{i}", str(i).encode())
         await kv.delete("before")

@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from anystream.nats.js import JetStream, ObjectStore, object_store
+from anystream.nats.js import JetStream, ObjectStore, object_store_chunks
 from anystream.nats.js.errors import (
     BadRequestError,
     BucketNotFoundError,
@@ -27,13 +27,6 @@ from nats.js import api
 pytestmark = pytest.mark.anyio
 
 SMALL_CHUNKS = api.ObjectMeta(options=api.ObjectMetaOptions(max_chunk_size=1000))
-
-
-@pytest.fixture
-def bucket(request: pytest.FixtureRequest) -> str:
-    """A bucket name unique to the test (tests share one server)."""
-    name = "".join(c if c.isalnum() else "_" for c in request.node.name)
-    return f"os_{name}"[:120]
 
 
 @pytest.fixture
@@ -392,7 +385,7 @@ async def test_servers_before_2_11_get_one_chunk_per_request(
 ) -> None:
     data = bytes(range(256)) * 20
     await obs.put("doc", data, meta=SMALL_CHUNKS)
-    monkeypatch.setattr(object_store, "_batch_get_supported", lambda server_info: False)
+    monkeypatch.setattr(object_store_chunks, "_batch_get_supported", lambda server_info: False)
 
     assert (await obs.get("doc")).data == data
 
@@ -402,4 +395,4 @@ async def test_servers_before_2_11_get_one_chunk_per_request(
     [("2.15.1", True), ("2.11.0", True), ("2.10.22", False), ("3.0.0-beta", True), ("", False)],
 )
 def test_batched_direct_gets_need_nats_server_2_11(version: str, batched: bool) -> None:
-    assert object_store._batch_get_supported({"version": version}) is batched
+    assert object_store_chunks._batch_get_supported({"version": version}) is batched

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
-import anyio
-import anyio.to_thread
 import pytest
+from nats_helpers import in_nats_py
 
 import nats as nats_py
 from anystream.nats.js import JetStream
@@ -18,17 +15,6 @@ from nats.js import api
 pytestmark = pytest.mark.anyio
 
 DATA = hashlib.sha256(b"seed").digest() * 20_000  # 640,000 bytes: 5 chunks of 128 KiB
-
-
-async def in_nats_py(fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-    """Run ``fn(*args)`` on a fresh asyncio loop in a thread (works under trio too)."""
-    return await anyio.to_thread.run_sync(lambda: asyncio.run(fn(*args)))
-
-
-@pytest.fixture
-def bucket(request: pytest.FixtureRequest) -> str:
-    name = "".join(c if c.isalnum() else "_" for c in request.node.name)
-    return f"osi_{name}"[:120]
 
 
 async def test_an_object_put_by_nats_py_is_got_here(

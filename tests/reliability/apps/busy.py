@@ -15,7 +15,7 @@ from typing import Any
 from faststream.nats import NatsBroker
 
 from anystream.asgi import AsgiFastStream, AsgiResponse, JSONResponse, get, make_ping_asgi
-from anystream.slicing import stats
+from anystream.broker import stats
 
 WORK = float(os.environ.get("WORK_SECONDS", "0.001"))
 BUDGET = os.environ.get("CONSUME_BUDGET", "0.002")

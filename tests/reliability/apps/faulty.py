@@ -30,7 +30,7 @@ from anystream.asgi import (
     make_ping_asgi,
     post,
 )
-from anystream.redelivery import DEFAULT_REDELIVERY_MEMORY
+from anystream.broker import DEFAULT_REDELIVERY_MEMORY
 
 NATS_URL = os.environ["NATS_URL"]
 RECORD_FILE = os.environ.get("RECORD_FILE")

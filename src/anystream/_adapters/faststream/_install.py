@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from anystream.exceptions import FaststreamAdapterError
+
 from .._contract import Assumption, PatchSet
 from . import _ack, _js_producer, _per_message, _pipeline, _tasks, _testing
 
@@ -13,10 +15,6 @@ __all__ = (
     "is_installed",
     "uninstall",
 )
-
-
-class FaststreamAdapterError(RuntimeError):
-    """The installed faststream does not match what this adapter was written against."""
 
 
 # In the order of the package docstring's tables.

@@ -285,7 +285,7 @@ def _logging_names() -> tuple[Any, Any]:
 
 
 def _silent_log_middleware() -> Any:
-    from anystream._middleware import Shared
+    from anystream.broker._middleware import Shared
 
     return Shared(None)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import anyio
 import nats.aio.msg
@@ -35,7 +35,7 @@ from .errors import as_nats_py, nats_py_errors
 if TYPE_CHECKING:
     from .jetstream import JetStreamContext
 
-__all__ = ("Client", "Msg", "Subscription")
+__all__ = ("Client", "DeliveringSubscription", "FacadeSubscription", "Msg", "Subscription")
 
 Callback = Callable[["Msg"], Awaitable[None]]
 
@@ -56,20 +56,37 @@ class Msg(nats.aio.msg.Msg):
         )
 
 
-class Subscription:
-    """nats-py's ``Subscription`` API over a native subscription."""
+class _Native(Protocol):
+    """What each native subscription (core, push, pull) gives its facade."""
 
-    def __init__(self, client: Client, native: NativeSubscription) -> None:
+    @property
+    def pending_msgs(self) -> int: ...
+
+    @property
+    def pending_bytes(self) -> int: ...
+
+    @property
+    def delivered(self) -> int: ...
+
+
+class _NativeStream(_Native, Protocol):
+    """A native subscription that delivers (core, push): iterated, drained."""
+
+    def __aiter__(self) -> AsyncIterator[NativeMsg]: ...
+
+    async def drain(self, timeout: float | None = None) -> None: ...
+
+
+N = TypeVar("N", bound=_Native)
+D = TypeVar("D", bound=_NativeStream)
+
+
+class FacadeSubscription(Generic[N]):
+    """A native subscription behind nats-py's API: the facade client, the counters."""
+
+    def __init__(self, client: Client, native: N) -> None:
         self._client = client
         self._native = native
-
-    @property
-    def subject(self) -> str:
-        return self._native.subject
-
-    @property
-    def queue(self) -> str:
-        return self._native.queue or ""
 
     @property
     def pending_msgs(self) -> int:
@@ -82,6 +99,37 @@ class Subscription:
     @property
     def delivered(self) -> int:
         return self._native.delivered
+
+
+class DeliveringSubscription(FacadeSubscription[D]):
+    """A facade subscription messages are delivered to: ``messages``, ``drain()``."""
+
+    @property
+    def messages(self) -> AsyncIterator[Msg]:
+        """Every message until the subscription ends."""
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Msg]:
+        client = self._client
+        async for msg in self._native:
+            yield Msg.from_native(client, msg)
+
+    async def drain(self) -> None:
+        """Unsubscribe and wait until the messages in flight are processed."""
+        with nats_py_errors():
+            await self._native.drain()
+
+
+class Subscription(DeliveringSubscription[NativeSubscription]):
+    """nats-py's ``Subscription`` API over a native subscription."""
+
+    @property
+    def subject(self) -> str:
+        return self._native.subject
+
+    @property
+    def queue(self) -> str:
+        return self._native.queue or ""
 
     @property
     def dropped(self) -> int:
@@ -98,27 +146,12 @@ class Subscription:
             raise as_nats_py(exc) from exc
         return Msg.from_native(self._client, msg)
 
-    @property
-    def messages(self) -> AsyncIterator[Msg]:
-        """Every message until the subscription ends."""
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Msg]:
-        client = self._client
-        async for msg in self._native:
-            yield Msg.from_native(client, msg)
-
     async def unsubscribe(self, limit: int = 0) -> None:
         """Stop now, or after ``limit`` messages received in total."""
         if self._client.is_closed:
             raise nats.errors.ConnectionClosedError
         with nats_py_errors():
             await self._native.unsubscribe(limit or None)
-
-    async def drain(self) -> None:
-        """Unsubscribe and wait until the messages in flight are processed."""
-        with nats_py_errors():
-            await self._native.drain()
 
     def __repr__(self) -> str:
         return f"<anystream nats-py facade {self._native!r}>"

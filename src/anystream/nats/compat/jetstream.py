@@ -14,7 +14,7 @@ import contextlib
 import functools
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import nats.errors
 
@@ -25,16 +25,15 @@ from ..._adapters.nats_py import js_api_prefix
 from ..errors import NatsError, NatsTimeoutError, SubscriptionClosedError
 from ..js import JetStream
 from ..js.errors import FetchTimeoutError
-from ..js.push import DEFAULT_PENDING_BYTES, DEFAULT_PENDING_MSGS
-from .client import Msg
+from ..js.pull import PullSubscription as NativePull
+from ..js.push import PushSubscription as NativePush
+from .client import DeliveringSubscription, FacadeSubscription, Msg
 from .errors import as_nats_py, nats_py_errors
 
 if TYPE_CHECKING:
     from ..js.kv import KeyValue as NativeKeyValue
     from ..js.msg import JsMsg
     from ..js.object_store import ObjectStore as NativeObjectStore
-    from ..js.pull import PullSubscription as NativePull
-    from ..js.push import PushSubscription as NativePush
     from .client import Client
 
 __all__ = (
@@ -47,6 +46,39 @@ __all__ = (
 )
 
 Callback = Callable[[Msg], Awaitable[None]]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _nats_py_signature(
+    method: Callable[Concatenate[Any, P], object],
+) -> Callable[
+    [Callable[[JetStreamContext, dict[str, Any]], Awaitable[R]]],
+    Callable[Concatenate[JetStreamContext, P], Awaitable[R]],
+]:
+    """A facade method with nats-py's signature of ``method``, written once (nats-py's own).
+
+    The decorated method gets the call's arguments by name, defaults filled in, as a
+    dict to forward: faststream calls with nats-py's names, positions and defaults, and
+    nothing restates them. ``inspect.signature`` and mypy both see nats-py's.
+    """
+    signature = inspect.signature(method)
+
+    def decorate(
+        forward: Callable[[JetStreamContext, dict[str, Any]], Awaitable[R]],
+    ) -> Callable[Concatenate[JetStreamContext, P], Awaitable[R]]:
+        @functools.wraps(forward)
+        async def call(self: JetStreamContext, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            options = dict(bound.arguments)
+            del options["self"]
+            return await forward(self, options)
+
+        call.__signature__ = signature  # type: ignore[attr-defined]
+        return call
+
+    return decorate
 
 
 class _Translated:
@@ -135,24 +167,8 @@ class ObjectStore(_Translated):
             return Watcher(await self._inner.watch(**kwargs))
 
 
-class PushSubscription:
+class PushSubscription(DeliveringSubscription[NativePush]):
     """nats-py's ``JetStreamContext.PushSubscription`` API over a native push consumer."""
-
-    def __init__(self, client: Client, native: NativePush) -> None:
-        self._client = client
-        self._native = native
-
-    @property
-    def pending_msgs(self) -> int:
-        return self._native.pending_msgs
-
-    @property
-    def pending_bytes(self) -> int:
-        return self._native.pending_bytes
-
-    @property
-    def delivered(self) -> int:
-        return self._native.delivered
 
     async def consumer_info(self) -> api.ConsumerInfo:
         with nats_py_errors():
@@ -167,37 +183,13 @@ class PushSubscription:
             raise as_nats_py(exc) from exc
         return Msg.from_native(self._client, msg)
 
-    @property
-    def messages(self) -> AsyncIterator[Msg]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Msg]:
-        async for msg in self._native:
-            yield Msg.from_native(self._client, msg)
-
     async def unsubscribe(self) -> None:
         with nats_py_errors():
             await self._native.unsubscribe()
 
-    async def drain(self) -> None:
-        with nats_py_errors():
-            await self._native.drain()
 
-
-class PullSubscription:
+class PullSubscription(FacadeSubscription[NativePull]):
     """nats-py's ``JetStreamContext.PullSubscription`` API over a native pull consumer."""
-
-    def __init__(self, client: Client, native: NativePull) -> None:
-        self._client = client
-        self._native = native
-
-    @property
-    def pending_msgs(self) -> int:
-        return self._native.pending_msgs
-
-    @property
-    def pending_bytes(self) -> int:
-        return self._native.pending_bytes
 
     async def consumer_info(self) -> api.ConsumerInfo:
         with nats_py_errors():
@@ -259,19 +251,11 @@ class JetStreamContext(nats.js.JetStreamContext):
 
     # ----------------------------------------------------------------- pipelined publish
 
-    async def publish_async(  # type: ignore[override]
-        self,
-        subject: str,
-        payload: bytes = b"",
-        wait_stall: float | None = None,
-        stream: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Any:
+    @_nats_py_signature(nats.js.JetStreamContext.publish_async)
+    async def publish_async(self, options: dict[str, Any]) -> Any:  # type: ignore[override]
         """Publish without waiting for the ack: ``await`` the returned future for it."""
         with nats_py_errors():
-            future = await self._native_js.publish_async(
-                subject, payload, wait_stall=wait_stall, stream=stream, headers=headers
-            )
+            future = await self._native_js.publish_async(**options)
         return _TranslatedAwaitable(future)
 
     def publish_async_pending(self) -> int:
@@ -283,30 +267,17 @@ class JetStreamContext(nats.js.JetStreamContext):
 
     # ----------------------------------------------------------------- consumers
 
-    async def subscribe(  # type: ignore[override]
-        self,
-        subject: str,
-        queue: str | None = None,
-        cb: Callback | None = None,
-        durable: str | None = None,
-        stream: str | None = None,
-        config: api.ConsumerConfig | None = None,
-        manual_ack: bool = False,
-        ordered_consumer: bool = False,
-        idle_heartbeat: float | None = None,
-        flow_control: bool = False,
-        pending_msgs_limit: int = DEFAULT_PENDING_MSGS,
-        pending_bytes_limit: int = DEFAULT_PENDING_BYTES,
-        deliver_policy: api.DeliverPolicy | None = None,
-        headers_only: bool | None = None,
-        inactive_threshold: float | None = None,
-    ) -> PushSubscription:
+    @_nats_py_signature(nats.js.JetStreamContext.subscribe)
+    async def subscribe(self, options: dict[str, Any]) -> PushSubscription:  # type: ignore[override]
         """Create (or bind to) a push consumer; ``cb`` gets each message as nats-py's ``Msg``.
 
         As nats-py does, a message the callback did not ack/nak/term is acked after it
         returns, unless ``manual_ack`` or the consumer's ack policy is ``none``.
         """
         facade = self._facade
+        cb: Callback | None = options.pop("cb")
+        manual_ack: bool = options.pop("manual_ack")
+        config: api.ConsumerConfig | None = options["config"]
         native_cb = None
         if cb is not None:
             user_cb = cb
@@ -321,73 +292,31 @@ class JetStreamContext(nats.js.JetStreamContext):
                     with contextlib.suppress(nats.errors.MsgAlreadyAckdError):
                         await msg.ack()
 
+        options["queue"] = options["queue"] or None
         with nats_py_errors():
-            native = await self._native_js.subscribe(
-                subject,
-                queue=queue or None,
-                cb=native_cb,
-                durable=durable,
-                stream=stream,
-                config=config,
-                manual_ack=True,
-                ordered_consumer=ordered_consumer,
-                idle_heartbeat=idle_heartbeat,
-                flow_control=flow_control,
-                pending_msgs_limit=pending_msgs_limit,
-                pending_bytes_limit=pending_bytes_limit,
-                deliver_policy=deliver_policy,
-                headers_only=headers_only,
-                inactive_threshold=inactive_threshold,
-            )
+            native = await self._native_js.subscribe(cb=native_cb, manual_ack=True, **options)
         return PushSubscription(facade, native)
 
-    async def pull_subscribe(  # type: ignore[override]
-        self,
-        subject: str,
-        durable: str | None = None,
-        stream: str | None = None,
-        config: api.ConsumerConfig | None = None,
-        pending_msgs_limit: int = DEFAULT_PENDING_MSGS,
-        pending_bytes_limit: int = DEFAULT_PENDING_BYTES,
-        inbox_prefix: str | bytes | None = None,
-    ) -> PullSubscription:
+    @_nats_py_signature(nats.js.JetStreamContext.pull_subscribe)
+    async def pull_subscribe(self, options: dict[str, Any]) -> PullSubscription:  # type: ignore[override]
         """Create (or bind to) a pull consumer; ``fetch`` from it."""
+        inbox_prefix = options["inbox_prefix"]
         if isinstance(inbox_prefix, bytes | bytearray):
             inbox_prefix = bytes(inbox_prefix).decode()
         if inbox_prefix == self._facade._inbox_prefix.decode():
             inbox_prefix = None  # nats-py's default: the connection's own prefix
+        options["inbox_prefix"] = inbox_prefix
         with nats_py_errors():
-            native = await self._native_js.pull_subscribe(
-                subject,
-                durable=durable,
-                stream=stream,
-                config=config,
-                pending_msgs_limit=pending_msgs_limit,
-                pending_bytes_limit=pending_bytes_limit,
-                inbox_prefix=inbox_prefix,
-            )
+            native = await self._native_js.pull_subscribe(**options)
         return PullSubscription(self._facade, native)
 
-    async def pull_subscribe_bind(  # type: ignore[override]
-        self,
-        consumer: str | None = None,
-        stream: str | None = None,
-        inbox_prefix: str | bytes | None = None,
-        pending_msgs_limit: int = DEFAULT_PENDING_MSGS,
-        pending_bytes_limit: int = DEFAULT_PENDING_BYTES,
-        name: str | None = None,
-        durable: str | None = None,
-    ) -> PullSubscription:
+    @_nats_py_signature(nats.js.JetStreamContext.pull_subscribe_bind)
+    async def pull_subscribe_bind(self, options: dict[str, Any]) -> PullSubscription:  # type: ignore[override]
         """Pull from an existing consumer (nats-py's signature: ``consumer`` comes first)."""
+        consumer = options.pop("consumer")
+        options["durable"] = options["durable"] or consumer
         with nats_py_errors():
-            native = await self._native_js.pull_subscribe_bind(
-                durable=durable or consumer,
-                stream=stream,
-                inbox_prefix=inbox_prefix,
-                pending_msgs_limit=pending_msgs_limit,
-                pending_bytes_limit=pending_bytes_limit,
-                name=name,
-            )
+            native = await self._native_js.pull_subscribe_bind(**options)
         return PullSubscription(self._facade, native)
 
     # ----------------------------------------------------------------- key-value

@@ -23,15 +23,17 @@ from typing import TYPE_CHECKING, Any
 from nats.js import api
 
 from ..errors import NatsTimeoutError, NoRespondersError
-from .errors import APITimeoutError, NoStreamResponseError
+from .errors import APITimeoutError, BadBucketError, NoStreamResponseError
+from .kv_protocol import kv_stream_config
 from .manager import JetStreamManager, check_api_response, load, validate_name
+from .object_store_data import obj_stream_config
 from .publish import AsyncPublisher, PubAckFuture, pub_headers
-from .pull import PullSubscription, bind_pull, pull_subscribe
-from .push import DEFAULT_PENDING_BYTES, DEFAULT_PENDING_MSGS, MsgHandler, PushSubscription
-from .push import subscribe as push_subscribe
+from .pull import PullSubscription, bind_pull
+from .pull import pull_subscribe as _pull_subscribe
+from .push import DEFAULT_PENDING_BYTES, DEFAULT_PENDING_MSGS
+from .push import subscribe as _push_subscribe
 
 if TYPE_CHECKING:
-    from ..client import Client
     from .kv import KeyValue
     from .object_store import ObjectStore
 
@@ -45,16 +47,7 @@ class JetStream(JetStreamManager):
     overrides ``prefix``); ``timeout`` is the default for API requests and publishes.
     """
 
-    def __init__(
-        self,
-        client: Client,
-        *,
-        prefix: str = api.DEFAULT_PREFIX,
-        domain: str | None = None,
-        timeout: float = 5.0,
-    ) -> None:
-        super().__init__(client, prefix=prefix, domain=domain, timeout=timeout)
-        self._async: AsyncPublisher | None = None
+    _async: AsyncPublisher | None = None  # the publish_async pipeline, once used
 
     # ================================================================= publish
 
@@ -120,65 +113,9 @@ class JetStream(JetStreamManager):
 
     # ================================================================= consumers
 
-    async def subscribe(
-        self,
-        subject: str,
-        queue: str | None = None,
-        cb: MsgHandler | None = None,
-        durable: str | None = None,
-        stream: str | None = None,
-        config: api.ConsumerConfig | None = None,
-        manual_ack: bool = False,
-        ordered_consumer: bool = False,
-        idle_heartbeat: float | None = None,
-        flow_control: bool = False,
-        pending_msgs_limit: int = DEFAULT_PENDING_MSGS,
-        pending_bytes_limit: int = DEFAULT_PENDING_BYTES,
-        deliver_policy: api.DeliverPolicy | None = None,
-        headers_only: bool | None = None,
-        inactive_threshold: float | None = None,
-    ) -> PushSubscription:
-        """Create (or bind to) a push consumer and subscribe to what it delivers."""
-        return await push_subscribe(
-            self,
-            subject,
-            queue=queue,
-            cb=cb,
-            durable=durable,
-            stream=stream,
-            config=config,
-            manual_ack=manual_ack,
-            ordered_consumer=ordered_consumer,
-            idle_heartbeat=idle_heartbeat,
-            flow_control=flow_control,
-            pending_msgs_limit=pending_msgs_limit,
-            pending_bytes_limit=pending_bytes_limit,
-            deliver_policy=deliver_policy,
-            headers_only=headers_only,
-            inactive_threshold=inactive_threshold,
-        )
-
-    async def pull_subscribe(
-        self,
-        subject: str,
-        durable: str | None = None,
-        stream: str | None = None,
-        config: api.ConsumerConfig | None = None,
-        pending_msgs_limit: int = DEFAULT_PENDING_MSGS,
-        pending_bytes_limit: int = DEFAULT_PENDING_BYTES,
-        inbox_prefix: str | bytes | None = None,
-    ) -> PullSubscription:
-        """Create (or bind to) a pull consumer; :meth:`PullSubscription.fetch` from it."""
-        return await pull_subscribe(
-            self,
-            subject,
-            durable=durable,
-            stream=stream,
-            config=config,
-            pending_msgs_limit=pending_msgs_limit,
-            pending_bytes_limit=pending_bytes_limit,
-            inbox_prefix=inbox_prefix,
-        )
+    # Create (or bind to) a consumer: nats-py's signatures, written once, in push.py / pull.py.
+    subscribe = _push_subscribe
+    pull_subscribe = _pull_subscribe
 
     async def pull_subscribe_bind(
         self,
@@ -202,35 +139,54 @@ class JetStream(JetStreamManager):
     # ================================================================= KV / object store
 
     async def key_value(self, bucket: str) -> KeyValue:
-        from .kv import key_value
+        """Open a key-value bucket; :class:`BucketNotFoundError` if there is none."""
+        from .kv import KeyValue
 
-        return await key_value(self, bucket)
+        info = await KeyValue._stream_info_of(self, bucket)
+        if (info.config.max_msgs_per_subject or 0) < 1:
+            raise BadBucketError(f"stream {info.config.name!r} is not a key-value bucket")
+        return KeyValue._on_stream(self, bucket, info)
 
     async def create_key_value(
         self, config: api.KeyValueConfig | None = None, **params: Any
     ) -> KeyValue:
-        from .kv import create_key_value
+        """Create a key-value bucket (or open it, when one with the same settings exists)."""
+        from .kv import KeyValue
 
-        return await create_key_value(self, config, **params)
+        if config is None:
+            config = api.KeyValueConfig(bucket=params["bucket"])
+        config = config.evolve(**params)
+        info = await self.add_stream(kv_stream_config(config))
+        return KeyValue._on_stream(self, config.bucket, info)
 
     async def delete_key_value(self, bucket: str) -> bool:
-        from .kv import delete_key_value
+        """Delete the key-value bucket and everything in it."""
+        from .kv import KeyValue
 
-        return bool(await delete_key_value(self, bucket))
+        return bool(await KeyValue._delete(self, bucket))
 
     async def object_store(self, bucket: str) -> ObjectStore:
-        from .object_store import object_store
+        """Open an object store bucket; :class:`BucketNotFoundError` if there is none."""
+        from .object_store import ObjectStore
 
-        return await object_store(self, bucket)
+        return ObjectStore._on_stream(self, bucket, await ObjectStore._stream_info_of(self, bucket))
 
     async def create_object_store(
         self, bucket: str | None = None, config: api.ObjectStoreConfig | None = None, **params: Any
     ) -> ObjectStore:
-        from .object_store import create_object_store
+        """Create an object store bucket (or open it, when one with the same settings exists)."""
+        from .object_store import ObjectStore
 
-        return await create_object_store(self, bucket, config, **params)
+        config = (config or api.ObjectStoreConfig()).evolve(**params)
+        if bucket is not None:
+            config = config.evolve(bucket=bucket)
+        stream = obj_stream_config(config)
+        info = await self.add_stream(stream)
+        assert config.bucket is not None
+        return ObjectStore._on_stream(self, config.bucket, info)
 
     async def delete_object_store(self, bucket: str) -> bool:
-        from .object_store import delete_object_store
+        """Delete the object store bucket and every object in it."""
+        from .object_store import ObjectStore
 
-        return bool(await delete_object_store(self, bucket))
+        return bool(await ObjectStore._delete(self, bucket))

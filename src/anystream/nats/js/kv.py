@@ -28,14 +28,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from nats.js import api
 
+from ._bucket import Bucket, Status, collect
 from .errors import (
-    BadBucketError,
     BadRequestError,
-    BucketNotFoundError,
     KeyDeletedError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
@@ -49,11 +46,9 @@ from .kv_protocol import (
     KV_PURGE,
     MSG_ROLLUP_SUBJECT,
     WRONG_LAST_CODES,
-    check_bucket_name,
     check_filter,
     check_key,
     check_value,
-    kv_stream_config,
     operation,
     subject_matches,
     user_headers,
@@ -70,9 +65,6 @@ __all__ = (
     "KV_PURGE",
     "KeyValue",
     "KeyWatcher",
-    "create_key_value",
-    "delete_key_value",
-    "key_value",
 )
 
 _WATCH_INACTIVE_THRESHOLD = 300.0
@@ -81,8 +73,11 @@ _WATCH_INACTIVE_THRESHOLD = 300.0
 # =============================================================================== key-value
 
 
-class KeyValue:
+class KeyValue(Bucket):
     """A key-value bucket (nats-py's ``KeyValue`` API, on anyio)."""
+
+    KIND = "key-value"
+    STREAM_PREFIX = "KV_"
 
     @dataclass
     class Entry:
@@ -97,12 +92,8 @@ class KeyValue:
         operation: str | None
         headers: dict[str, str] | None = None
 
-    @dataclass(frozen=True)
-    class BucketStatus:
+    class BucketStatus(Status):
         """The bucket's stream info, with the KV view of it."""
-
-        stream_info: api.StreamInfo
-        bucket: str
 
         @property
         def values(self) -> int:
@@ -115,11 +106,6 @@ class KeyValue:
             return self.stream_info.config.max_msgs_per_subject
 
         @property
-        def ttl(self) -> float | None:
-            """Maximum age of a value in seconds (``None``: forever)."""
-            return self.stream_info.config.max_age
-
-        @property
         def marker_ttl(self) -> float | None:
             """How long the server keeps the markers of keys it removed (2.11+)."""
             return self.stream_info.config.subject_delete_marker_ttl
@@ -129,18 +115,13 @@ class KeyValue:
             return self.stream_info.state.bytes
 
     def __init__(self, name: str, stream: str, pre: str, js: JetStream, direct: bool) -> None:
-        self._name = name
-        self._stream = stream
+        super().__init__(name, stream, js, direct)
         self._pre = pre
-        self._js = js
-        self._direct = direct
 
-    @property
-    def bucket(self) -> str:
-        return self._name
-
-    def __repr__(self) -> str:
-        return f"KeyValue(bucket={self._name!r})"
+    @classmethod
+    def _on_stream(cls, js: JetStream, bucket: str, info: api.StreamInfo) -> KeyValue:
+        stream = f"{cls.STREAM_PREFIX}{bucket}"
+        return cls(bucket, stream, f"$KV.{bucket}.", js, bool(info.config.allow_direct))
 
     # ------------------------------------------------------------------ reads
 
@@ -306,13 +287,8 @@ class KeyValue:
         Markers younger than ``olderthan`` seconds are kept (the revisions under them
         still go); ``olderthan <= 0`` removes every marker.
         """
-        markers: list[KeyValue.Entry] = []
-        async with await self.watchall() as watcher:
-            async for entry in watcher:
-                if entry is None:
-                    break
-                if entry.operation in (KV_DEL, KV_PURGE):
-                    markers.append(entry)
+        entries = await collect(await self.watchall())
+        markers = [entry for entry in entries if entry.operation in (KV_DEL, KV_PURGE)]
         now = datetime.datetime.now(datetime.timezone.utc)
         for entry in markers:
             keep = 0
@@ -324,8 +300,7 @@ class KeyValue:
 
     async def status(self) -> KeyValue.BucketStatus:
         """The bucket's configuration and state."""
-        info = await self._js.stream_info(self._stream)
-        return KeyValue.BucketStatus(stream_info=info, bucket=self._name)
+        return KeyValue.BucketStatus(stream_info=await self._stream_info(), bucket=self._name)
 
     # ------------------------------------------------------------------ watch
 
@@ -345,13 +320,12 @@ class KeyValue:
         for pattern in patterns:
             check_filter(pattern)
         watch = patterns[0] if len(patterns) == 1 else ">"
-        keys: list[str] = []
-        async with await self.watch(watch, ignore_deletes=True, meta_only=True) as watcher:
-            async for entry in watcher:
-                if entry is None:
-                    break
-                if not patterns or any(subject_matches(p, entry.key) for p in patterns):
-                    keys.append(entry.key)
+        entries = await collect(await self.watch(watch, ignore_deletes=True, meta_only=True))
+        keys = [
+            entry.key
+            for entry in entries
+            if not patterns or any(subject_matches(p, entry.key) for p in patterns)
+        ]
         if not keys:
             raise NoKeysError(
                 f"no keys in bucket {self._name!r}" + (f" match {patterns}" if patterns else "")
@@ -364,12 +338,7 @@ class KeyValue:
         Raises :class:`NoKeysError` when the key has none.
         """
         check_filter(key)
-        entries: list[KeyValue.Entry] = []
-        async with await self.watch(key, include_history=True) as watcher:
-            async for entry in watcher:
-                if entry is None:
-                    break
-                entries.append(entry)
+        entries = await collect(await self.watch(key, include_history=True))
         if not entries:
             raise NoKeysError(f"no history for key {key!r} in bucket {self._name!r}")
         return entries
@@ -400,12 +369,6 @@ class KeyValue:
         restarted, say), it is recreated after the last revision given.
         """
         check_filter(keys)
-        if updates_only:
-            deliver_policy: api.DeliverPolicy | None = api.DeliverPolicy.NEW
-        elif include_history:
-            deliver_policy = None
-        else:
-            deliver_policy = api.DeliverPolicy.LAST_PER_SUBJECT
         pre = self._pre
         name = self._name
 
@@ -426,23 +389,16 @@ class KeyValue:
                 headers=headers,
             )
 
-        sub = await self._js.subscribe(
+        return await self._watch(
+            KeyWatcher,
             f"{pre}{keys}",
-            stream=self._stream,
-            ordered_consumer=True,
-            deliver_policy=deliver_policy,
+            convert,
+            include_history=include_history,
+            updates_only=updates_only,
             headers_only=(meta_only or headers_only) or None,
             inactive_threshold=inactive_threshold or _WATCH_INACTIVE_THRESHOLD,
             idle_heartbeat=idle_heartbeat,
         )
-        watcher = KeyWatcher(self._js, sub, convert, initial_marker=not updates_only)
-        try:
-            await watcher._start()
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await sub.unsubscribe()
-            raise
-        return watcher
 
 
 class KeyWatcher(Watcher["KeyValue.Entry"]):
@@ -450,41 +406,3 @@ class KeyWatcher(Watcher["KeyValue.Entry"]):
 
 
 KeyValue.KeyWatcher = KeyWatcher  # type: ignore[attr-defined]
-
-
-# =============================================================================== buckets
-
-
-async def key_value(js: JetStream, bucket: str) -> KeyValue:
-    """Open an existing bucket; :class:`BucketNotFoundError` if there is none."""
-    check_bucket_name(bucket)
-    stream = f"KV_{bucket}"
-    try:
-        info = await js.stream_info(stream)
-    except NotFoundError:
-        raise BucketNotFoundError(f"key-value bucket {bucket!r} not found") from None
-    if (info.config.max_msgs_per_subject or 0) < 1:
-        raise BadBucketError(f"stream {stream!r} is not a key-value bucket")
-    return KeyValue(bucket, stream, f"$KV.{bucket}.", js, bool(info.config.allow_direct))
-
-
-async def create_key_value(
-    js: JetStream, config: api.KeyValueConfig | None = None, **params: Any
-) -> KeyValue:
-    """Create a bucket (or open it, when one with the same settings exists)."""
-    if config is None:
-        config = api.KeyValueConfig(bucket=params["bucket"])
-    config = config.evolve(**params)
-    stream = kv_stream_config(config)
-    info = await js.add_stream(stream)
-    bucket = config.bucket
-    return KeyValue(bucket, f"KV_{bucket}", f"$KV.{bucket}.", js, bool(info.config.allow_direct))
-
-
-async def delete_key_value(js: JetStream, bucket: str) -> bool:
-    """Delete the bucket and everything in it."""
-    check_bucket_name(bucket)
-    try:
-        return await js.delete_stream(f"KV_{bucket}")
-    except NotFoundError:
-        raise BucketNotFoundError(f"key-value bucket {bucket!r} not found") from None

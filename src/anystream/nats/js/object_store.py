@@ -7,55 +7,47 @@ description (an :class:`nats.js.api.ObjectInfo` as JSON: size, chunk count,
 only the latest stays. The format is every NATS client's (the tests read and write
 objects with nats-py both ways).
 
-Data streams through: :meth:`ObjectStore.put` reads a chunk from its source and
-publishes it, with at most ``PUT_WINDOW`` chunks awaiting the stream's ack, and
-:meth:`ObjectStore.get` fetches the next chunks of the object's chunk subject with one
-batched direct get (``GET_WINDOW`` bytes; one chunk per request before nats-server
-2.11) and hands each to ``writeinto`` before fetching more. So a large object passes
-through in memory bounded by a few chunks, with no thread pool and nothing running in
-the background. The digest is computed while the data
-passes and checked at the end of a get (:class:`DigestMismatchError`).
+Data streams through (:mod:`.object_store_chunks`): :meth:`ObjectStore.put` reads a
+chunk from its source and publishes it, with a few chunks at most awaiting the stream's
+ack, and :meth:`ObjectStore.get` hands each chunk to ``writeinto`` before fetching
+more. So a large object passes through in memory bounded by a few chunks, with no
+thread pool and nothing running in the background. The digest is computed while the
+data passes and checked at the end of a get (:class:`DigestMismatchError`).
 
 The API follows nats-py's ``nats.js.object_store.ObjectStore``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
 import json
-from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 
 from nats.js import api
 
-from ..errors import NatsError
+from ._bucket import Bucket, Status, collect
 from .errors import (
     BadObjectMetaError,
-    BucketNotFoundError,
     DigestMismatchError,
     LinkIsABucketError,
     NotFoundError,
     ObjectAlreadyExists,
     ObjectNotFoundError,
-    api_error,
 )
-from .kv_protocol import MSG_ROLLUP_SUBJECT, check_bucket_name
+from .kv_protocol import MSG_ROLLUP_SUBJECT
 from .kv_watch import Watcher
+from .object_store_chunks import OBJ_DEFAULT_CHUNK_SIZE, ChunkWriter, read_chunks
 from .object_store_data import (
     ObjectData,
     Writer,
     check_name,
-    chunked,
     encode_name,
     format_digest,
     new_nuid,
-    obj_stream_config,
     parse_digest,
     write_to,
 )
@@ -63,40 +55,21 @@ from .object_store_data import (
 if TYPE_CHECKING:
     from .context import JetStream
     from .msg import JsMsg
-    from .publish import PubAckFuture
 
 __all__ = (
     "OBJ_DEFAULT_CHUNK_SIZE",
     "ObjectStore",
     "ObjectWatcher",
-    "create_object_store",
-    "delete_object_store",
-    "object_store",
 )
-
-OBJ_DEFAULT_CHUNK_SIZE = 128 * 1024
-PUT_WINDOW = 4
-"""Chunks of one put published and not yet acknowledged, at most (bounds its memory)."""
-GET_WINDOW = 1024 * 1024
-"""Bytes of chunks one get asks for at once (batched direct get), at most."""
-GET_BATCH_MAX = 16
-"""Chunks one get asks for at once, at most (whatever their size)."""
-
-
-def _batch_get_supported(server_info: dict[str, Any]) -> bool:
-    """Batched direct gets (``batch`` with an end-of-batch status) came in nats-server 2.11."""
-    try:
-        major, minor = (int(part) for part in str(server_info.get("version", "")).split(".")[:2])
-    except ValueError:
-        return False
-    return (major, minor) >= (2, 11)
-
 
 _CLEANUP_TIMEOUT = 5.0
 
 
-class ObjectStore:
+class ObjectStore(Bucket):
     """An object store bucket (nats-py's ``ObjectStore`` API, on anyio)."""
+
+    KIND = "object store"
+    STREAM_PREFIX = "OBJ_"
 
     @dataclass
     class ObjectResult:
@@ -105,20 +78,12 @@ class ObjectStore:
         info: api.ObjectInfo
         data: bytes | None = b""
 
-    @dataclass(frozen=True)
-    class ObjectStoreStatus:
+    class ObjectStoreStatus(Status):
         """The bucket's stream info, with the object store view of it."""
-
-        stream_info: api.StreamInfo
-        bucket: str
 
         @property
         def description(self) -> str | None:
             return self.stream_info.config.description
-
-        @property
-        def ttl(self) -> float | None:
-            return self.stream_info.config.max_age
 
         @property
         def storage_type(self) -> api.StorageType | None:
@@ -138,17 +103,7 @@ class ObjectStore:
             return self.stream_info.state.bytes
 
     def __init__(self, name: str, stream: str, js: JetStream, direct: bool = True) -> None:
-        self._name = name
-        self._stream = stream
-        self._js = js
-        self._direct = direct
-
-    @property
-    def bucket(self) -> str:
-        return self._name
-
-    def __repr__(self) -> str:
-        return f"ObjectStore(bucket={self._name!r})"
+        super().__init__(name, stream, js, direct)
 
     def _meta_subject(self, name: str) -> str:
         return f"$O.{self._name}.M.{encode_name(name)}"
@@ -208,9 +163,7 @@ class ObjectStore:
             link = info.options.link
             if not link.name:
                 raise LinkIsABucketError(f"object {name!r} is a link to bucket {link.bucket!r}")
-            target = (
-                self if link.bucket == self._name else await object_store(self._js, link.bucket)
-            )
+            target = self if link.bucket == self._name else await self._js.object_store(link.bucket)
             return await target.get(link.name, writeinto=writeinto)
         result = ObjectStore.ObjectResult(info=info)
         if info.deleted or not info.size:
@@ -236,7 +189,8 @@ class ObjectStore:
             else:
                 await write_to(writeinto, chunk)
 
-        await self._read_chunks(info, take)
+        subject = self._chunk_subject(info.nuid)
+        await read_chunks(self._js, self._stream, subject, info, self._direct, take)
         if size != info.size or sha.digest() != parse_digest(info.digest):
             raise DigestMismatchError(
                 f"object {name!r} in bucket {self._name!r}: read {size} bytes with digest "
@@ -246,74 +200,6 @@ class ObjectStore:
         if writeinto is None:
             result.data = b"".join(parts)
         return result
-
-    async def _read_chunks(
-        self, info: api.ObjectInfo, take: Callable[[bytes], Awaitable[None]]
-    ) -> None:
-        """Hand the object's chunks to ``take`` in order, each before fetching more.
-
-        Stops early when the stream holds fewer chunks than described (the caller then
-        reports a digest mismatch).
-        """
-        subject = self._chunk_subject(info.nuid)
-        count = info.chunks or 0
-        if self._direct and _batch_get_supported(self._js.client.server_info):
-            await self._read_batches(subject, count, info.options, take)
-            return
-        seq = 1
-        for _ in range(count):
-            try:
-                msg = await self._js.get_msg(
-                    self._stream, seq=seq, subject=subject, direct=self._direct, next=True
-                )
-            except NotFoundError:
-                return
-            assert msg.seq is not None
-            seq = msg.seq + 1
-            await take(msg.data or b"")
-
-    async def _read_batches(
-        self,
-        subject: str,
-        count: int,
-        options: api.ObjectMetaOptions | None,
-        take: Callable[[bytes], Awaitable[None]],
-    ) -> None:
-        """Direct gets of up to ``GET_WINDOW`` bytes of chunks per request (server 2.11+).
-
-        One round trip per batch instead of per chunk; at most one batch is held.
-        """
-        nc = self._js.client
-        chunk_size = (options.max_chunk_size if options else None) or OBJ_DEFAULT_CHUNK_SIZE
-        per_batch = max(1, min(GET_BATCH_MAX, GET_WINDOW // chunk_size))
-        target = f"{self._js.prefix}.DIRECT.GET.{self._stream}"
-        timeout = self._js.timeout
-        inbox = nc.new_inbox()
-        sub = await nc.subscribe(inbox)
-        try:
-            seq = 1
-            while count > 0:
-                request = {"seq": seq, "next_by_subj": subject, "batch": min(count, per_batch)}
-                await nc.publish(target, json.dumps(request).encode(), reply=inbox)
-                got = 0
-                while True:
-                    msg = await sub.next_msg(timeout)
-                    if msg.status is None:
-                        seq = int((msg.headers or {})["Nats-Sequence"]) + 1
-                        got += 1
-                        count -= 1
-                        await take(msg.data)
-                    elif msg.status == 204:  # end of batch
-                        break
-                    elif msg.status == 404:  # no more chunks
-                        return
-                    else:
-                        raise api_error({"code": msg.status, "description": msg.description})
-                if not got:
-                    return
-        finally:
-            with anyio.CancelScope(shield=True):
-                await sub.unsubscribe()
 
     # ------------------------------------------------------------------ writes
 
@@ -347,28 +233,16 @@ class ObjectStore:
         except ObjectNotFoundError:
             previous = None
         nuid = new_nuid()
-        chunk_subject = self._chunk_subject(nuid)
-        sha = hashlib.sha256()
-        size = chunks = 0
-        in_flight: deque[PubAckFuture] = deque()
-        timeout = self._js.timeout
+        chunks = ChunkWriter(self._js, self._stream, self._chunk_subject(nuid))
         try:
-            async for chunk in chunked(data, chunk_size):
-                sha.update(chunk)
-                if len(in_flight) >= PUT_WINDOW:
-                    await in_flight.popleft().result(timeout)
-                in_flight.append(await self._js.publish_async(chunk_subject, chunk))
-                size += len(chunk)
-                chunks += 1
-            while in_flight:
-                await in_flight.popleft().result(timeout)
+            await chunks.write(data, chunk_size)
             info = api.ObjectInfo(
                 name=obj,
                 bucket=self._name,
                 nuid=nuid,
-                size=size,
-                chunks=chunks,
-                digest=format_digest(sha.digest()),
+                size=chunks.size,
+                chunks=chunks.chunks,
+                digest=chunks.digest,
                 mtime=datetime.datetime.now(datetime.timezone.utc).isoformat(),
                 description=meta.description,
                 headers=meta.headers,
@@ -376,21 +250,13 @@ class ObjectStore:
             )
             await self._publish_meta(info)
         except BaseException:
-            if chunks:
+            if chunks.chunks:
                 with anyio.move_on_after(_CLEANUP_TIMEOUT, shield=True):
-                    await self._discard(chunk_subject, in_flight)
+                    await chunks.discard()
             raise
         if previous is not None and previous.nuid and previous.nuid != nuid:
             await self._purge(self._chunk_subject(previous.nuid))
         return info
-
-    async def _discard(self, chunk_subject: str, in_flight: deque[PubAckFuture]) -> None:
-        """Purge the chunks of a failed put, once those still in flight have landed."""
-        for future in in_flight:
-            with contextlib.suppress(Exception):
-                await future.result(self._js.timeout)
-        with contextlib.suppress(NatsError):
-            await self._purge(chunk_subject)
 
     async def update_meta(self, name: str, meta: api.ObjectMeta) -> None:
         """Change an object's name, description or headers (its data stays).
@@ -486,12 +352,6 @@ class ObjectStore:
         all a watch ever sends.
         """
         del meta_only
-        if updates_only:
-            deliver_policy: api.DeliverPolicy | None = api.DeliverPolicy.NEW
-        elif include_history:
-            deliver_policy = None
-        else:
-            deliver_policy = api.DeliverPolicy.LAST_PER_SUBJECT
 
         def convert(msg: JsMsg) -> api.ObjectInfo | None:
             try:
@@ -502,29 +362,17 @@ class ObjectStore:
                 return None
             return info
 
-        sub = await self._js.subscribe(
+        return await self._watch(
+            ObjectWatcher,
             f"$O.{self._name}.M.>",
-            stream=self._stream,
-            ordered_consumer=True,
-            deliver_policy=deliver_policy,
+            convert,
+            include_history=include_history,
+            updates_only=updates_only,
         )
-        watcher = ObjectWatcher(self._js, sub, convert, initial_marker=not updates_only)
-        try:
-            await watcher._start()
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await sub.unsubscribe()
-            raise
-        return watcher
 
     async def list(self, ignore_deletes: bool = False) -> list[api.ObjectInfo]:
         """Every object's info; :class:`ObjectNotFoundError` when the bucket has none."""
-        entries: list[api.ObjectInfo] = []
-        async with await self.watch(ignore_deletes=ignore_deletes) as watcher:
-            async for info in watcher:
-                if info is None:
-                    break
-                entries.append(info)
+        entries = await collect(await self.watch(ignore_deletes=ignore_deletes))
         if not entries:
             raise ObjectNotFoundError(f"no objects in bucket {self._name!r}")
         return entries
@@ -533,12 +381,12 @@ class ObjectStore:
 
     async def status(self) -> ObjectStore.ObjectStoreStatus:
         """The bucket's configuration and state."""
-        info = await self._js.stream_info(self._stream)
+        info = await self._stream_info()
         return ObjectStore.ObjectStoreStatus(stream_info=info, bucket=self._name)
 
     async def seal(self) -> None:
         """Make the bucket read-only, for good."""
-        info = await self._js.stream_info(self._stream)
+        info = await self._stream_info()
         info.config.sealed = True
         await self._js.update_stream(info.config)
 
@@ -548,42 +396,3 @@ class ObjectWatcher(Watcher[api.ObjectInfo]):
 
 
 ObjectStore.ObjectWatcher = ObjectWatcher  # type: ignore[attr-defined]
-
-
-# =============================================================================== buckets
-
-
-async def object_store(js: JetStream, bucket: str) -> ObjectStore:
-    """Open an existing bucket; :class:`BucketNotFoundError` if there is none."""
-    check_bucket_name(bucket)
-    stream = f"OBJ_{bucket}"
-    try:
-        info = await js.stream_info(stream)
-    except NotFoundError:
-        raise BucketNotFoundError(f"object store bucket {bucket!r} not found") from None
-    return ObjectStore(bucket, stream, js, bool(info.config.allow_direct))
-
-
-async def create_object_store(
-    js: JetStream,
-    bucket: str | None = None,
-    config: api.ObjectStoreConfig | None = None,
-    **params: Any,
-) -> ObjectStore:
-    """Create a bucket (or open it, when one with the same settings exists)."""
-    config = (config or api.ObjectStoreConfig()).evolve(**params)
-    if bucket is not None:
-        config = config.evolve(bucket=bucket)
-    stream = obj_stream_config(config)
-    info = await js.add_stream(stream)
-    assert config.bucket is not None and stream.name is not None
-    return ObjectStore(config.bucket, stream.name, js, bool(info.config.allow_direct))
-
-
-async def delete_object_store(js: JetStream, bucket: str) -> bool:
-    """Delete the bucket and every object in it."""
-    check_bucket_name(bucket)
-    try:
-        return await js.delete_stream(f"OBJ_{bucket}")
-    except NotFoundError:
-        raise BucketNotFoundError(f"object store bucket {bucket!r} not found") from None

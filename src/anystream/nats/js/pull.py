@@ -23,6 +23,7 @@ from nats.js import api
 
 from ..errors import NatsTimeoutError
 from ..subscription import Msg, Subscription
+from ._subscription import ConsumerSubscription
 from .errors import (
     BadRequestError,
     ConsumerDeletedError,
@@ -32,6 +33,7 @@ from .errors import (
     ServiceUnavailableError,
 )
 from .msg import JsMsg
+from .push import DEFAULT_PENDING_BYTES, DEFAULT_PENDING_MSGS
 
 if TYPE_CHECKING:
     from .context import JetStream
@@ -103,41 +105,18 @@ class FetchState:
             )
 
 
-class PullSubscription:
+class PullSubscription(ConsumerSubscription):
     """A pull consumer bound to an inbox: :meth:`fetch` batches, or iterate :meth:`messages`."""
 
     def __init__(
         self, js: JetStream, sub: Subscription, inbox: str, stream: str, consumer: str
     ) -> None:
-        self._js = js
-        self._nc = js.client
-        self._sub = sub
+        super().__init__(js, sub, stream, consumer)
         self._inbox = inbox
-        self._stream = stream
-        self._consumer = consumer
         self._next_subject = f"{js.prefix}.CONSUMER.MSG.NEXT.{stream}.{consumer}"
         self._requests = 0
         self.delivered = 0
         """Messages handed to the application."""
-
-    @property
-    def stream(self) -> str:
-        return self._stream
-
-    @property
-    def consumer(self) -> str:
-        return self._consumer
-
-    @property
-    def pending_msgs(self) -> int:
-        return self._sub.pending_msgs
-
-    @property
-    def pending_bytes(self) -> int:
-        return self._sub.pending_bytes
-
-    async def consumer_info(self) -> api.ConsumerInfo:
-        return await self._js.consumer_info(self._stream, self._consumer)
 
     async def _queued(self, batch: int) -> list[Msg]:
         """Data messages already received (from earlier requests), up to ``batch``."""
@@ -212,9 +191,6 @@ class PullSubscription:
     async def unsubscribe(self) -> None:
         await self._sub.unsubscribe()
 
-    def __repr__(self) -> str:
-        return f"PullSubscription(stream={self._stream!r}, consumer={self._consumer!r})"
-
 
 class _Messages:
     def __init__(self, sub: PullSubscription, batch: int, timeout: float) -> None:
@@ -239,15 +215,18 @@ class _Messages:
 async def pull_subscribe(
     js: JetStream,
     subject: str,
-    *,
-    durable: str | None,
-    stream: str | None,
-    config: api.ConsumerConfig | None,
-    pending_msgs_limit: int,
-    pending_bytes_limit: int,
-    inbox_prefix: str | bytes | None,
+    durable: str | None = None,
+    stream: str | None = None,
+    config: api.ConsumerConfig | None = None,
+    pending_msgs_limit: int = DEFAULT_PENDING_MSGS,
+    pending_bytes_limit: int = DEFAULT_PENDING_BYTES,
+    inbox_prefix: str | bytes | None = None,
 ) -> PullSubscription:
-    """:meth:`JetStream.pull_subscribe`: bind to the durable if it exists, else create one."""
+    """Create (or bind to) a pull consumer; :meth:`PullSubscription.fetch` from it.
+
+    :meth:`JetStream.pull_subscribe` (nats-py's signature): binds to the durable if it
+    exists, else creates one.
+    """
     if stream is None:
         stream = await js.find_stream_name_by_subject(subject)
     consumer = durable or (config.durable_name or config.name if config else None)

@@ -26,6 +26,7 @@ from nats.js import api
 from ...runtime.tasks import BackgroundTask, spawn
 from ..errors import NatsError, NatsTimeoutError, SubscriptionClosedError
 from ..subscription import Subscription
+from ._subscription import ConsumerSubscription
 from .delivery import Action, DeliveryState
 from .errors import BadRequestError, JetStreamError, NotFoundError
 from .msg import JsMsg
@@ -55,7 +56,7 @@ _running: contextvars.ContextVar[PushSubscription | None] = contextvars.ContextV
 )
 
 
-class PushSubscription:
+class PushSubscription(ConsumerSubscription):
     """Messages a push consumer delivers: ``async for msg in sub`` or ``next_msg()``."""
 
     def __init__(
@@ -68,11 +69,7 @@ class PushSubscription:
         *,
         ordered: bool = False,
     ) -> None:
-        self._js = js
-        self._nc = js.client
-        self._sub = sub
-        self._stream = stream
-        self._consumer = consumer
+        super().__init__(js, sub, stream, consumer)
         self._config = config
         self._state = DeliveryState(config, ordered=ordered)
         self._task: BackgroundTask | None = None
@@ -80,26 +77,9 @@ class PushSubscription:
         self._delivered = 0
 
     @property
-    def stream(self) -> str:
-        return self._stream
-
-    @property
-    def consumer(self) -> str:
-        """Name of the consumer (changes when an ordered consumer is recreated)."""
-        return self._consumer
-
-    @property
     def subject(self) -> str:
         """The deliver subject."""
         return self._sub.subject
-
-    @property
-    def pending_msgs(self) -> int:
-        return self._sub.pending_msgs
-
-    @property
-    def pending_bytes(self) -> int:
-        return self._sub.pending_bytes
 
     @property
     def delivered(self) -> int:
@@ -111,9 +91,6 @@ class PushSubscription:
         """How many times this ordered consumer was recreated."""
         ordered = self._state.ordered
         return 0 if ordered is None else ordered.resets
-
-    async def consumer_info(self) -> api.ConsumerInfo:
-        return await self._js.consumer_info(self._stream, self._consumer)
 
     # ----------------------------------------------------------------- receiving
 
@@ -253,9 +230,6 @@ class PushSubscription:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.unsubscribe()
 
-    def __repr__(self) -> str:
-        return f"PushSubscription(stream={self._stream!r}, consumer={self._consumer!r})"
-
 
 #: JetStream API error: a consumer of that name exists with another configuration.
 CONSUMER_NAME_IN_USE = 10013
@@ -264,23 +238,26 @@ CONSUMER_NAME_IN_USE = 10013
 async def subscribe(
     js: JetStream,
     subject: str,
-    *,
-    queue: str | None,
-    cb: MsgHandler | None,
-    durable: str | None,
-    stream: str | None,
-    config: api.ConsumerConfig | None,
-    manual_ack: bool,
-    ordered_consumer: bool,
-    idle_heartbeat: float | None,
-    flow_control: bool,
-    pending_msgs_limit: int,
-    pending_bytes_limit: int,
-    deliver_policy: api.DeliverPolicy | None,
-    headers_only: bool | None,
-    inactive_threshold: float | None,
+    queue: str | None = None,
+    cb: MsgHandler | None = None,
+    durable: str | None = None,
+    stream: str | None = None,
+    config: api.ConsumerConfig | None = None,
+    manual_ack: bool = False,
+    ordered_consumer: bool = False,
+    idle_heartbeat: float | None = None,
+    flow_control: bool = False,
+    pending_msgs_limit: int = DEFAULT_PENDING_MSGS,
+    pending_bytes_limit: int = DEFAULT_PENDING_BYTES,
+    deliver_policy: api.DeliverPolicy | None = None,
+    headers_only: bool | None = None,
+    inactive_threshold: float | None = None,
 ) -> PushSubscription:
-    """:meth:`JetStream.subscribe`: bind to the durable if it exists, else create one."""
+    """Create (or bind to) a push consumer and subscribe to what it delivers.
+
+    :meth:`JetStream.subscribe` (nats-py's signature): binds to the durable if it
+    exists, else creates one; ``cb`` gets each message in a task of its own.
+    """
     if stream is None:
         stream = await js.find_stream_name_by_subject(subject)
     if queue:
@@ -314,13 +291,7 @@ async def subscribe(
         )
         if ordered_consumer:
             config = ordered_config(config, idle_heartbeat)
-    assert config.deliver_subject is not None
-    sub = await js.client.subscribe(
-        config.deliver_subject,
-        queue=config.deliver_group or None,
-        pending_msgs_limit=pending_msgs_limit,
-        pending_bytes_limit=pending_bytes_limit,
-    )
+    sub = await _listen(js, config, pending_msgs_limit, pending_bytes_limit)
     try:
         if info is None:
             info = await js.add_consumer(stream, config)
@@ -334,13 +305,7 @@ async def subscribe(
         info = await js.consumer_info(stream, durable)
         check_bindable(info, queue)
         config = info.config
-        assert config.deliver_subject is not None
-        sub = await js.client.subscribe(
-            config.deliver_subject,
-            queue=config.deliver_group or None,
-            pending_msgs_limit=pending_msgs_limit,
-            pending_bytes_limit=pending_bytes_limit,
-        )
+        sub = await _listen(js, config, pending_msgs_limit, pending_bytes_limit)
     except BaseException:
         await sub.unsubscribe()
         raise
@@ -349,6 +314,19 @@ async def subscribe(
         acks = config.ack_policy not in (api.AckPolicy.NONE, "none")
         psub._start_callback(cb, auto_ack=acks and not manual_ack)
     return psub
+
+
+async def _listen(
+    js: JetStream, config: api.ConsumerConfig, pending_msgs_limit: int, pending_bytes_limit: int
+) -> Subscription:
+    """The core subscription to what the consumer of ``config`` delivers."""
+    assert config.deliver_subject is not None
+    return await js.client.subscribe(
+        config.deliver_subject,
+        queue=config.deliver_group or None,
+        pending_msgs_limit=pending_msgs_limit,
+        pending_bytes_limit=pending_bytes_limit,
+    )
 
 
 def check_bindable(info: api.ConsumerInfo, queue: str | None) -> None:

@@ -6,7 +6,7 @@
 - ``GET /health``: a real NATS round trip (204 healthy, 500 not);
 - ``GET /docs`` and ``/docs.json``: the AsyncAPI page and schema.
 
-Serve it yourself with ``hypercorn --worker-class trio anystream.demo_app:app``
+Serve it yourself with ``hypercorn --worker-class trio anystream.cli._demo_app:app``
 (``NATS_URL`` picks the server, ``nats://127.0.0.1:4222`` by default).
 """
 
@@ -17,8 +17,8 @@ import os
 from faststream.nats import NatsBroker
 from pydantic import BaseModel, Field
 
-from .asgi import AsgiFastStream, AsgiResponse, JSONResponse, get, make_ping_asgi
-from .asgi.types import Scope
+from ..asgi import AsgiFastStream, AsgiResponse, JSONResponse, get, make_ping_asgi
+from ..asgi.types import Scope
 
 __all__ = ("ORDERS_SUBJECT", "Order", "app", "broker", "counters")
 

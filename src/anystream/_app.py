@@ -11,7 +11,7 @@ from typing_extensions import Unpack
 
 from .asgi._app import AsgiFastStream, AsgiOptions
 from .asgi.types import ASGIApp
-from .lifespan import DEFAULT_SHUTDOWN_TIMEOUT
+from .broker import DEFAULT_SHUTDOWN_TIMEOUT
 
 __all__ = ("FastStream",)
 

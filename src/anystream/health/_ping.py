@@ -2,8 +2,9 @@
 
 faststream's ``NatsBroker.ping()`` only polls ``is_connected``: it says "healthy"
 while a half-open TCP connection hangs. Here a NATS ping is a PING sent on the
-broker's connection, answered by its PONG or by messages the server delivers after
-it (under a backlog the PONG waits behind them), bounded by the timeout. However
+broker's :mod:`anystream.nats` connection, answered by its PONG or by messages the
+server delivers after it (under a backlog the PONG waits behind them), bounded by the
+timeout. Other brokers, and test brokers, answer with their own ``ping()``. However
 many probes arrive at once, at most one ping per broker is in flight; the others
 wait for its answer, each within its own timeout.
 """
@@ -12,52 +13,30 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from weakref import WeakKeyDictionary
 
 import anyio
 
-from ._redact import redact
-from .nats.compat.client import Client as NativeNatsConnection
-from .runtime import _nats_py as nats_py
-from .runtime import runtime_for
+from .._redact import redact
+from ..broker._protocol import BrokerLike
+from ..broker._record import record_for, runtime_for
+from ..nats.compat.client import Client as NativeNatsConnection
 
 __all__ = ("SharedPing", "ping_broker")
 
 logger = logging.getLogger("anystream.ping")
 
 
-async def _round_trip(broker: Any, timeout: float) -> bool:
+async def _round_trip(broker: BrokerLike, timeout: float) -> bool:
     """One real round trip to the broker's server; False if it fails or times out."""
-    runtime = runtime_for(broker)
-    connection = getattr(broker, "_connection", None)
-    if isinstance(connection, NativeNatsConnection):
+    connection: Any = getattr(broker, "_connection", None)
+    # type(), not isinstance(): a test broker's mock made with spec=Client passes
+    # isinstance, and its own ping() is the one to ask, as faststream does.
+    if issubclass(type(connection), NativeNatsConnection):
         # NATS on anystream.nats: a PING, answered by the server's PONG or by messages
         # received after it (under a backlog the PONG waits behind them).
-        return await connection.alive(timeout)
-    connection = nats_py_connection(broker)
-    if connection is not None:
-        # NATS (nats-py): PING, then a PONG or fresh inbound traffic.
-        return await runtime.call(nats_py.ping, connection, timeout)
-    # Other brokers: their own ping, run where their client lives.
-    return bool(await runtime.call(broker.ping, timeout))
-
-
-def nats_py_connection(broker: Any) -> Any:
-    """The nats-py client of a faststream ``NatsBroker``, else None.
-
-    Chosen by what the broker and its connection *are*, not by the attributes they
-    have: a test broker (faststream's ``TestNatsBroker``, ``TestRedisBroker``) has a
-    mock connection that answers every attribute, and its own ``ping()`` is the
-    one to ask, as faststream does.
-    """
-    from faststream.nats import NatsBroker
-    from nats.aio.client import Client
-
-    if not isinstance(broker, NatsBroker):
-        return None
-    connection = getattr(broker, "_connection", None)
-    # type(), not isinstance(): a mock made with spec=Client passes isinstance.
-    return connection if issubclass(type(connection), Client) else None
+        return bool(await connection.alive(timeout))
+    # Other brokers (and test brokers): their own ping, run where their client lives.
+    return bool(await runtime_for(broker).call(broker.ping, timeout))
 
 
 class _RoundTrip:
@@ -82,7 +61,7 @@ class SharedPing:
     goes on with a round trip of its own for the time it has left.
     """
 
-    def __init__(self, broker: Any) -> None:
+    def __init__(self, broker: BrokerLike) -> None:
         self.broker = broker
         self._in_flight: _RoundTrip | None = None
         #: Round trips actually made (for tests and metrics).
@@ -123,17 +102,15 @@ class SharedPing:
         return trip.result
 
 
-_shared: WeakKeyDictionary[Any, SharedPing] = WeakKeyDictionary()
-
-
-def shared_ping(broker: Any) -> SharedPing:
-    """The process-wide :class:`SharedPing` of ``broker``."""
-    ping = _shared.get(broker)
+def shared_ping(broker: BrokerLike) -> SharedPing:
+    """The process-wide :class:`SharedPing` of ``broker`` (kept in its record)."""
+    record = record_for(broker)
+    ping = record.ping
     if ping is None:
-        ping = _shared[broker] = SharedPing(broker)
+        ping = record.ping = SharedPing(broker)
     return ping
 
 
-async def ping_broker(broker: Any, timeout: float | None = None) -> bool:
+async def ping_broker(broker: BrokerLike, timeout: float | None = None) -> bool:
     """True if ``broker`` answered a round trip within ``timeout`` seconds."""
     return await shared_ping(broker)(timeout)

@@ -10,16 +10,19 @@ from typing import Any
 
 import anyio
 
-from . import redelivery
-from ._redact import redact
-from .runtime import BrokerRuntime, DirectRuntime, open_runtime, register, unregister
-from .runtime.tasks import hosting
-from .slicing import DEFAULT_CONSUME_BUDGET, install, slicer_for
+from .._groups import unwrap_group
+from .._redact import redact
+from ..exceptions import BrokerAlreadyConsumingError, BrokerStartupTimeout
+from ..runtime import BrokerRuntime, DirectRuntime, call_in_current_asyncio_loop, open_runtime
+from ..runtime.tasks import hosting
+from . import _redelivery, _slicing
+from ._protocol import BrokerLike
+from ._record import record_for
+from ._slicing import DEFAULT_CONSUME_BUDGET
 
 __all__ = (
     "DEFAULT_SHUTDOWN_TIMEOUT",
     "DEFAULT_STARTUP_TIMEOUT",
-    "BrokerStartupTimeout",
     "broker_lifespan",
 )
 
@@ -31,24 +34,13 @@ logger = logging.getLogger("anystream")
 #: Seconds a broker may take to connect and start its subscribers.
 DEFAULT_STARTUP_TIMEOUT = 30.0
 
-
-class BrokerStartupTimeout(TimeoutError):
-    """A broker did not connect and start its subscribers within ``startup_timeout``."""
-
-    def __init__(self, broker: Any, timeout: float | None) -> None:
-        super().__init__(
-            f"{type(broker).__name__} did not connect within {timeout} s "
-            "(is the server reachable? raise startup_timeout to wait longer)"
-        )
-
-
 #: Seconds a shutdown may take (stop consuming, finish in-flight handlers, drain).
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 
 
 @asynccontextmanager
 async def broker_lifespan(
-    *brokers: Any,
+    *brokers: BrokerLike,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     consume_budget: float | None = DEFAULT_CONSUME_BUDGET,
     startup_timeout: float | None = DEFAULT_STARTUP_TIMEOUT,
@@ -72,7 +64,7 @@ async def broker_lifespan(
     ``redelivery_memory`` (messages; default ``None``: off, as in faststream): with
     a number, a JetStream message this process already handled and acked,
     delivered again because its ack was lost, is acked without running the handler
-    twice (see ``anystream.redelivery``; ``DEFAULT_REDELIVERY_MEMORY`` is 100,000).
+    twice (see ``docs/reliability.md``; ``DEFAULT_REDELIVERY_MEMORY`` is 100,000).
 
     ``startup_timeout`` (seconds, default 30; ``None`` waits as long as the client
     retries) bounds each broker's start: nats-py's defaults retry an unreachable
@@ -96,6 +88,7 @@ async def broker_lifespan(
             bridge: BrokerRuntime | None = None
             runtimes: list[BrokerRuntime] = []
             for broker in brokers:
+                await _close_nats_py_connection(broker)
                 # NATS brokers run on anystream.nats, natively on every backend; the
                 # others may need a bridge (trio-asyncio on trio), opened only for them.
                 if _adopt_native(broker):
@@ -116,21 +109,53 @@ async def broker_lifespan(
     except BaseExceptionGroup as group:
         # Only the block's own exception can be in here (background tasks never
         # raise into the host): hand it back unwrapped, as without the task group.
-        if len(group.exceptions) == 1:
-            raise group.exceptions[0] from group.exceptions[0].__cause__
+        inner = unwrap_group(group)
+        if inner is not group:
+            raise inner from inner.__cause__
         raise
+
+
+async def _close_nats_py_connection(broker: Any) -> None:
+    """A NATS broker the app connected with nats-py itself: close that connection.
+
+    It is then adopted and connected with anystream.nats like any other. A broker that
+    already consumes on nats-py is refused (:class:`BrokerAlreadyConsumingError`).
+    """
+    import faststream.nats
+    from nats.aio.client import Client as NatsPyClient
+
+    if not isinstance(broker, faststream.nats.NatsBroker):
+        return
+    # type(), not isinstance(): a test broker's mock made with spec=Client passes isinstance.
+    if not issubclass(type(broker._connection), NatsPyClient):
+        return
+    if broker.running:
+        raise BrokerAlreadyConsumingError(broker)
+    logger.info(
+        "%s arrived connected with nats-py: closing that connection to connect it "
+        "with anystream.nats",
+        type(broker).__name__,
+    )
+    try:
+        # faststream's stop() drains the connection and forgets it (no subscriber runs).
+        await call_in_current_asyncio_loop(broker.stop)
+    except RuntimeError as exc:
+        raise RuntimeError(
+            f"{type(broker).__name__} is connected with nats-py in an asyncio loop "
+            f"anystream cannot reach ({exc}); hand the broker to the app unconnected"
+        ) from exc
 
 
 def _adopt_native(broker: Any) -> bool:
     """Put a NATS broker on anystream.nats; True if it runs there."""
-    from .nats.broker import adopt
+    from ..nats.broker import adopt
 
     return adopt(broker)
 
 
 @asynccontextmanager
 async def _started(
-    brokers: tuple[Any, ...],
+    brokers: tuple[BrokerLike, ...],
     runtimes: list[BrokerRuntime],
     *,
     shutdown_timeout: float,
@@ -138,12 +163,12 @@ async def _started(
     startup_timeout: float | None,
     redelivery_memory: int | None,
 ) -> AsyncIterator[None]:
-    adopted: list[tuple[Any, BrokerRuntime]] = []
+    adopted: list[tuple[BrokerLike, BrokerRuntime]] = []
     try:
         for broker, runtime in zip(brokers, runtimes, strict=True):
-            install(broker, consume_budget)
-            redelivery.install(broker, redelivery_memory)
-            register(broker, runtime)
+            _slicing.install(broker, consume_budget)
+            _redelivery.install(broker, redelivery_memory)
+            _attach(broker, runtime)
             adopted.append((broker, runtime))
             with anyio.move_on_after(startup_timeout) as start_scope:
                 await runtime.call(broker.start)
@@ -161,16 +186,29 @@ async def _started(
                     "brokers did not stop within %.1f s; remaining work was abandoned",
                     shutdown_timeout,
                 )
-            for broker, _ in adopted:
-                unregister(broker)
-                slicer = slicer_for(broker)
-                if slicer is not None:
-                    slicer.flush_log()
+            for broker, runtime in adopted:
+                _detach(broker, runtime)
+
+
+def _attach(broker: BrokerLike, runtime: BrokerRuntime) -> None:
+    """The broker runs on ``runtime`` from now on (its record says so)."""
+    runtime.adopt(broker)
+    record_for(broker).runtime = runtime
+
+
+def _detach(broker: BrokerLike, runtime: BrokerRuntime) -> None:
+    """The broker stopped: its record forgets the runtime; the slicer logs what is left."""
+    record = record_for(broker)
+    if record.runtime is runtime:
+        record.runtime = None
+    runtime.release(broker)
+    if record.slicer is not None:
+        record.slicer.flush_log()
 
 
 async def _subscribed(broker: Any) -> None:
     """On anystream.nats: one round trip, so the server has every subscription in place."""
-    from .nats.broker import is_native
+    from ..nats.broker import is_native
 
     if is_native(broker):
         await broker.connection.flush()

@@ -26,12 +26,13 @@ import logging
 from collections import OrderedDict
 from datetime import datetime
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from faststream import AckPolicy
 from faststream.message import AckStatus
 
 from ._middleware import PerMessage, Shared
+from ._protocol import BrokerLike
+from ._record import find_record, record_for
 
 __all__ = ("DEFAULT_REDELIVERY_MEMORY", "RedeliveryGuard", "guard_for", "install")
 
@@ -147,11 +148,8 @@ class RedeliveryGuard:
             handled.popitem(last=False)
 
 
-_guards: WeakKeyDictionary[Any, RedeliveryGuard] = WeakKeyDictionary()
-
-
 def install(
-    broker: Any, capacity: int | None = DEFAULT_REDELIVERY_MEMORY
+    broker: BrokerLike, capacity: int | None = DEFAULT_REDELIVERY_MEMORY
 ) -> RedeliveryGuard | None:
     """Add a :class:`RedeliveryGuard` to a NATS ``broker`` (before it starts).
 
@@ -160,13 +158,15 @@ def install(
     nats = type(broker).__module__.startswith(("faststream.nats", "anystream.nats"))
     if capacity is None or not nats:
         return None
-    guard = _guards.get(broker)
+    record = record_for(broker)
+    guard = record.guard
     if guard is None:
-        guard = _guards[broker] = RedeliveryGuard(capacity)
+        guard = record.guard = RedeliveryGuard(capacity)
         broker.add_middleware(guard)
     return guard
 
 
-def guard_for(broker: Any) -> RedeliveryGuard | None:
+def guard_for(broker: BrokerLike) -> RedeliveryGuard | None:
     """The guard :func:`install` added to ``broker``, if any."""
-    return _guards.get(broker)
+    record = find_record(broker)
+    return None if record is None else record.guard
