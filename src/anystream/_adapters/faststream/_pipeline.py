@@ -9,7 +9,11 @@ statements do the unwinding: the same order of entering and leaving, the same ex
 a middleware that suppresses an exception still ends the message with an empty response.
 And fast_depends' ``run_async`` (every handler call) evaluated ``typing.cast(Callable[P,
 Awaitable[T]], func)`` on every call, a generic alias built at run time:
-:func:`run_async` is the same without it.
+:func:`run_async` is the same without it. faststream's logging middleware
+(``_LoggingMiddleware``) logs "Received" and "Processed" through ``LoggerState.log`` and
+awaits ``BaseMiddleware.__aexit__`` (a no-op unless ``after_processed`` is overridden):
+:func:`logging_middleware_consume_scope` and :func:`logging_middleware_aexit` log the same
+lines without those calls in between.
 """
 
 from __future__ import annotations
@@ -22,7 +26,14 @@ from typing import Any
 
 from .._contract import Assumption, Patch, all_of, defines, unchanged, uses
 
-__all__ = ("ASSUMPTIONS", "PATCHES", "process_message", "run_async")
+__all__ = (
+    "ASSUMPTIONS",
+    "PATCHES",
+    "logging_middleware_aexit",
+    "logging_middleware_consume_scope",
+    "process_message",
+    "run_async",
+)
 
 _USECASE = "faststream._internal.endpoint.subscriber.usecase:SubscriberUsecase"
 _FD_MODEL = "fast_depends.core.model:"
