@@ -7,6 +7,7 @@ and the correlation ids of messages, each compared with faststream's own code.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 import uuid
@@ -404,3 +405,22 @@ def test_a_line_that_cannot_be_written_is_reported_as_logging_reports_it(
     RealLoggerObject(logger).log(logging.INFO, "Received", extra=EXTRA)  # does not raise
 
     assert "--- Logging error ---" in capsys.readouterr().err
+
+
+def test_a_forked_child_makes_its_own_correlation_ids() -> None:
+    adapters.uuid4_text()  # the parent has ids made ahead
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, then exit at once
+        try:
+            os.write(write_end, " ".join(adapters.uuid4_text() for _ in range(50)).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        child_ids = set(pipe.read().split())
+    os.waitpid(pid, 0)
+    parent_ids = {adapters.uuid4_text() for _ in range(50)}
+
+    assert len(child_ids) == 50
+    assert not child_ids & parent_ids

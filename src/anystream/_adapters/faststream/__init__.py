@@ -23,7 +23,7 @@ faststream (0.7.8)                                     on trio, before
 (``nats/publisher/producer.py``)                       ``broker.request(..., stream=...)``
 ====================================================  ====================================
 
-Three more patches cut faststream's avoidable per-message costs, changing nothing a user
+More patches cut faststream's avoidable per-message costs, changing nothing a user
 sees (docs/performance.md gives each one's measured effect):
 
 ====================================================  ====================================
@@ -41,6 +41,10 @@ faststream (0.7.8)                                     per message, before
 (``_internal/endpoint/subscriber/mixins.py``)          message
 ``CriticalLogMiddleware.__call__``                     a logging middleware object per
 (``middlewares/logging.py``)                           message, also with ``logger=None``
+``SubscriberUsecase.process_message``                  an ``AsyncExitStack`` and an
+(``_internal/endpoint/subscriber/usecase.py``)         ``ExitStack`` per message
+fast_depends' ``run_async`` (``utils.py``)             a ``Callable[P, Awaitable[T]]`` alias
+                                                       built per handler call
 ====================================================  ====================================
 
 :func:`install` patches faststream's classes in place (idempotent). Before it patches
@@ -54,8 +58,9 @@ One module per concern, each with the replacements, the :data:`ASSUMPTIONS` they
 and their :data:`PATCHES`: :mod:`._tasks` (``TasksMixin``, ``MultiLock``), :mod:`._ack`
 (the acknowledgement middleware), :mod:`._testing` (``HandlerCallWrapper``),
 :mod:`._js_producer` (``NatsJSFastProducer.request``), :mod:`._per_message` (the
-per-message patches, with the log handler of :mod:`._logging`); :mod:`._install` checks
-them all and patches.
+per-message patches, with the log handler of :mod:`._logging`), :mod:`._pipeline`
+(``process_message`` and fast_depends' ``run_async``); :mod:`._install` checks them all
+and patches.
 
 Two more modules patch nothing: they are the only place the rest of anystream reads or
 replaces faststream's private names. :mod:`._application`: the application's hooks, log,

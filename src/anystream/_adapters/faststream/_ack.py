@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import anyio
@@ -28,6 +29,15 @@ _ACK = "faststream.middlewares.acknowledgement.middleware:_AcknowledgementMiddle
 # --------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _names() -> tuple[Any, ...]:
+    """faststream's names the copy below reads, imported once (not on every message)."""
+    from faststream.exceptions import AckMessage, HandlerException, NackMessage, RejectMessage
+    from faststream.middlewares.acknowledgement.config import AckPolicy
+
+    return AckMessage, HandlerException, NackMessage, RejectMessage, AckPolicy
+
+
 async def ack_middleware_aexit(
     self: Any,
     exc_type: type[BaseException] | None = None,
@@ -43,8 +53,7 @@ async def ack_middleware_aexit(
     the check is ``anyio.get_cancelled_exc_class()`` (``asyncio.CancelledError`` on asyncio,
     so nothing changes there): a cancelled handler's message is left to redelivery.
     """
-    from faststream.exceptions import AckMessage, HandlerException, NackMessage, RejectMessage
-    from faststream.middlewares.acknowledgement.config import AckPolicy
+    AckMessage, HandlerException, NackMessage, RejectMessage, AckPolicy = _names()
 
     if self.ack_policy is AckPolicy.ACK_FIRST:
         if self.message is None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import operator
 import os
 import re
 import sys
@@ -202,21 +203,19 @@ _RECORD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asc
 _LOGGER_METHODS = ("log", "_log", "makeRecord", "handle", "callHandlers", "filter")
 
 
-_checked: list[Any] = []
+_logger_methods = operator.attrgetter(*_LOGGER_METHODS)
+_checked: list[Any] = [None]
 
 
 def _stdlib_logging_untouched() -> bool:
-    current = [
-        logging.getLogRecordFactory(),
-        *(getattr(logging.Logger, n) for n in _LOGGER_METHODS),
-    ]
-    if current == _checked:
+    current = (logging.getLogRecordFactory(), _logger_methods(logging.Logger))
+    if current == _checked[0]:
         return True
     untouched = current[0] is logging.LogRecord and all(
-        getattr(f, "__module__", None) == "logging" for f in current[1:]
+        getattr(f, "__module__", None) == "logging" for f in current[1]
     )
     if untouched:
-        _checked[:] = current
+        _checked[0] = current
     return untouched
 
 
@@ -235,17 +234,19 @@ else:
         return ct, int((ct - int(ct)) * 1000) + 0.0
 
 
-def _direct_format(formatter: logging.Formatter) -> tuple[str, frozenset[str]] | None:
-    """The %-format string of ``formatter`` and the fields it uses, if a direct line can
-    be built for it (cached on the formatter); else None."""
+def _direct_format(formatter: logging.Formatter) -> tuple[str, tuple[str, ...], bool] | None:
+    """The %-format string of ``formatter``, the fields it uses that the log context must
+    give (those a direct line does not fill in) and whether it uses ``asctime``, if a direct
+    line can be built for it (cached on the formatter); else None."""
     cached = formatter.__dict__.get("_anystream_direct")
     style = formatter._style
     fmt = style._fmt
     if cached is not None and cached[0] == fmt:
         return cached[1]  # type: ignore[no-any-return]
-    result: tuple[str, frozenset[str]] | None = None
+    result: tuple[str, tuple[str, ...], bool] | None = None
     if type(style) is logging.PercentStyle and not getattr(style, "_defaults", None) and fmt:
-        result = fmt, frozenset(_FIELD.findall(fmt))
+        fields = frozenset(_FIELD.findall(fmt))
+        result = fmt, tuple(sorted(fields - _DIRECT_FIELDS)), "asctime" in fields
     formatter.__dict__["_anystream_direct"] = (fmt, result)
     return result
 
@@ -281,21 +282,20 @@ def write_directly(logger: logging.Logger, level: int, msg: Any, extra: Any) -> 
     direct = _direct_format(formatter)
     if direct is None:
         return False
-    fmt, fields = direct
+    fmt, needed, uses_asctime = direct
     # ExtendedFilter: the log context's defaults, then what the record has (extra).
     values = dict(flt.context.get_local("log_context", flt.default_context))
     if extra:
-        if not _RECORD_ATTRS.isdisjoint(extra):
-            return False  # makeRecord would raise: let it
         values.update(extra)
     if not _RECORD_ATTRS.isdisjoint(values):
-        return False
+        return False  # makeRecord would raise (extra) or the record's own would win: let it
     message_id = values.get("message_id", "")
     if not isinstance(message_id, str):
         return False
     values["message_id"] = message_id[: flt.message_id_ln]
-    if not fields <= _DIRECT_FIELDS.union(values):
-        return False
+    for field in needed:
+        if field not in values:
+            return False
     levelname = logging.getLevelName(level)
     if formatter.use_colors:
         coloured = formatter._coloured.get(level)
@@ -308,8 +308,24 @@ def write_directly(logger: logging.Logger, level: int, msg: Any, extra: Any) -> 
     values["levelno"] = level
     values["name"] = logger.name
     values["message"] = msg
-    if "asctime" in fields:
-        values["asctime"] = formatter.asctime(*_created_msecs(), formatter.datefmt)
+    if uses_asctime:
+        datefmt = formatter.datefmt
+        cached = formatter._second
+        if datefmt or not formatter.default_msec_format or sys.version_info >= (3, 13):
+            values["asctime"] = formatter.asctime(*_created_msecs(), datefmt)
+        else:
+            # formatter.asctime(created, msecs) for the second it has cached, inline:
+            # "%s,%03d" % (text, msecs) with msecs as LogRecord computes it (truncated)
+            created = time.time()
+            second = int(created)
+            if cached[0] == second:
+                values["asctime"] = formatter.default_msec_format % (
+                    cached[1],
+                    (created - second) * 1000,
+                )
+            else:
+                msecs = int((created - second) * 1000) + 0.0
+                values["asctime"] = formatter.asctime(created, msecs, datefmt)
     with handler.lock:  # type: ignore[union-attr]
         try:
             handler.stream.write(fmt % values + handler.terminator)

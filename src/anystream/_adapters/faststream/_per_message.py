@@ -5,6 +5,7 @@ docs/performance.md gives each patch's measured effect; the package docstring li
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from typing import Any
@@ -100,16 +101,22 @@ def real_logger_log(
     added, propagation, a format with other fields, an exception, a patched ``logging``)
     the record takes upstream's path.
     """
-    from ._logging import write_directly
-
     logger = self.logger
     if (
         exc_info is None
         and type(logger) is logging.Logger
-        and write_directly(logger, level, msg, extra)
+        and _write_directly()(logger, level, msg, extra)
     ):
         return
     logger.log(level, msg, extra=extra, exc_info=exc_info)
+
+
+@functools.cache
+def _write_directly() -> Any:
+    """:func:`~._logging.write_directly`, imported once (not on every log line)."""
+    from ._logging import write_directly
+
+    return write_directly
 
 
 # --------------------------------------------------------------------------------------
@@ -128,12 +135,12 @@ def _subscriber_subject(self: Any) -> Any:
     value (its lazily compiled regex is a cache), so the one built for a (subject,
     prefix) pair serves every read; a prefix changed later is a new key.
     """
-    from faststream._internal.utils.path import Address
-    from faststream.nats.schemas.js_stream import NATS_ADDRESS_SYNTAX
-
     key = (self._subject, self._outer_config.prefix)
     address = _addresses.get(key)
     if address is None:
+        from faststream._internal.utils.path import Address
+        from faststream.nats.schemas.js_stream import NATS_ADDRESS_SYNTAX
+
         address = _addresses[key] = Address(self._subject, NATS_ADDRESS_SYNTAX).add_prefix(key[1])
     return address
 
@@ -147,6 +154,23 @@ subscriber_subject = property(_subscriber_subject)
 
 _VARIANT = "89ab" * 4
 
+#: Correlation ids made per ``os.urandom`` call (one system call per this many messages).
+ID_BATCH = 256
+
+# Ids made ahead and not handed out yet: ``list.pop`` hands each to one caller only (with
+# threads too); a forked child drops the parent's (it must not hand out the same ones).
+_ids: list[str] = []
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_ids.clear)
+
+
+def _uuid4_texts(count: int) -> list[str]:
+    raw = os.urandom(16 * count).hex()
+    return [
+        f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
+        for h in (raw[i : i + 32] for i in range(0, len(raw), 32))
+    ]
+
 
 def uuid4_text() -> str:
     """A random (version 4) UUID in its canonical text form, as ``str(uuid.uuid4())``.
@@ -154,12 +178,18 @@ def uuid4_text() -> str:
     ``StreamMessage.__init__`` gives every message without a ``correlation_id`` header
     ``str(uuid4())``: 16 random bytes (``os.urandom``, as uuid4), then a ``UUID`` object
     and its ``__str__``. This formats the same bytes directly (version and variant bits
-    set as uuid4 sets them): the same distribution, the same text, half the time. Patched
+    set as uuid4 sets them): the same distribution, the same text. The random bytes of
+    :data:`ID_BATCH` ids come from one ``os.urandom`` call (one system call instead of one
+    per message); each id is handed out once, and a forked child makes its own. Patched
     in as the ``uuid4`` that ``faststream.message.message`` calls (``str()`` of a ``str``
     is the string itself).
     """
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
+    ids = _ids
+    while True:
+        try:
+            return ids.pop()
+        except IndexError:
+            ids.extend(_uuid4_texts(ID_BATCH))
 
 
 # --------------------------------------------------------------------------------------
@@ -239,12 +269,19 @@ def critical_log_call(self: Any, msg: Any, /, *, context: Any) -> Any:
     per message change nothing: one shared object whose scopes call straight through
     stands in for it. With any logger, upstream's object as before.
     """
+    empty_logger, logging_middleware = _logging_names()
+    if type(self.logger.logger) is empty_logger:
+        return _SILENT_LOG_MIDDLEWARE
+    return logging_middleware(logger=self.logger, msg=msg, context=context)
+
+
+@functools.cache
+def _logging_names() -> tuple[Any, Any]:
+    """faststream's classes ``critical_log_call`` reads, imported once (not per message)."""
     from faststream._internal.logger.logger_proxy import EmptyLoggerObject
     from faststream.middlewares.logging import _LoggingMiddleware
 
-    if type(self.logger.logger) is EmptyLoggerObject:
-        return _SILENT_LOG_MIDDLEWARE
-    return _LoggingMiddleware(logger=self.logger, msg=msg, context=context)
+    return EmptyLoggerObject, _LoggingMiddleware
 
 
 def _silent_log_middleware() -> Any:

@@ -105,10 +105,10 @@ def call_wrapper_trigger(
     Upstream makes a new ``asyncio.Future()`` once the last one is done; this makes a
     :class:`CallFuture`, which works on trio as well (see :func:`call_wrapper_refresh`).
     """
-    from faststream.exceptions import SetupError
-
     if not self.is_test:
         return
+
+    from faststream.exceptions import SetupError
 
     if self.future is None:
         msg = "You can use this method only with TestClient"
