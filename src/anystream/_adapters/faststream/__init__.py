@@ -58,7 +58,8 @@ One module per concern, each with the replacements, the :data:`ASSUMPTIONS` they
 and their :data:`PATCHES`: :mod:`._tasks` (``TasksMixin``, ``MultiLock``), :mod:`._ack`
 (the acknowledgement middleware), :mod:`._testing` (``HandlerCallWrapper``),
 :mod:`._js_producer` (``NatsJSFastProducer.request``), :mod:`._per_message` (the
-per-message patches, with the log handler of :mod:`._logging`), :mod:`._pipeline`
+per-message patches, with the log handler of :mod:`._logging`), :mod:`._concurrent`
+(``ConcurrentMixin``'s worker pool), :mod:`._pipeline`
 (``process_message`` and fast_depends' ``run_async``); :mod:`._install` checks them all
 and patches.
 
