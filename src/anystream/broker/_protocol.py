@@ -7,13 +7,14 @@ with these methods.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 __all__ = ("BrokerLike",)
 
 
 class BrokerLike(Protocol):
-    """A broker anystream can start, stop, ping and add its middlewares to."""
+    """A broker anystream can start, stop, ping, add its middlewares to and check."""
 
     async def start(self) -> None:
         """Connect and start the subscribers."""
@@ -33,4 +34,9 @@ class BrokerLike(Protocol):
 
     def add_middleware(self, middleware: Any) -> None:
         """Add a middleware innermost (the redelivery guard)."""
+        ...
+
+    @property
+    def subscribers(self) -> Sequence[Any]:
+        """The broker's subscribers (readiness checks that each one is ``running``)."""
         ...

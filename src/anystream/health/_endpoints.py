@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..asgi._endpoint import Endpoint
 from ..asgi._responses import AsgiResponse
 from ..asgi.types import Scope
+from ..broker._protocol import BrokerLike
 from ._ping import SharedPing, shared_ping
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class PingHandler(Endpoint):
 
     def __init__(
         self,
-        broker: Any,
+        broker: BrokerLike,
         timeout: float | None,
         *,
         include_in_schema: bool = True,
@@ -75,7 +76,7 @@ class PingHandler(Endpoint):
 
 
 def make_ping_asgi(
-    broker: Any,
+    broker: BrokerLike,
     /,
     timeout: float | None = None,
     include_in_schema: bool = True,
@@ -130,7 +131,7 @@ class ReadinessHandler(Endpoint):
 
     def __init__(
         self,
-        brokers: Sequence[Any],
+        brokers: Sequence[BrokerLike],
         timeout: float | None,
         *,
         require_consuming: bool = True,
@@ -171,9 +172,9 @@ class ReadinessHandler(Endpoint):
 
 
 def make_readiness_asgi(
-    broker: Any,
+    broker: BrokerLike,
     /,
-    *brokers: Any,
+    *brokers: BrokerLike,
     timeout: float | None = None,
     require_consuming: bool = True,
     include_in_schema: bool = False,
