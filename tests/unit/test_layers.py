@@ -111,3 +111,59 @@ def test_the_http_side_runs_without_loading_observability(package: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def _package(module: str) -> str | None:
+    """The top-level part of anystream a module belongs to (``broker``, ``_adapters``, ...)."""
+    parts = module.split(".")
+    if len(parts) < 2 or parts[0] != "anystream":
+        return None
+    return parts[1]
+
+
+def _package_graph() -> dict[str, set[str]]:
+    """Which of anystream's packages import which, counting late imports too."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted((SRC / "anystream").rglob("*.py")):
+        module = _module_name(path)
+        own = _package(module)
+        if own is None or own.endswith(".py") or not (SRC / "anystream" / own).is_dir():
+            continue  # top-level modules are leaves or the package's re-exports
+        tree = ast.parse(path.read_text(), str(path))
+        for imported in _runtime_imports(tree, module, path.name == "__init__.py"):
+            target = _package(imported)
+            if target and target != own and (SRC / "anystream" / target).is_dir():
+                graph.setdefault(own, set()).add(target)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """Pairs of packages that reach each other through the graph."""
+
+    def reach(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            for nxt in graph.get(todo.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    reached = {package: reach(package) for package in graph}
+    return sorted(
+        (a, b) for a in reached for b in reached[a] if a < b and a in reached.get(b, set())
+    )
+
+
+def test_no_two_packages_import_each_other() -> None:
+    assert _cycles(_package_graph()) == []
+
+
+def test_the_runtime_layer_imports_nothing_of_anystream_but_its_exceptions() -> None:
+    assert _package_graph().get("runtime", set()) == set()
+
+
+def test_the_cycle_check_finds_a_cycle_through_a_third_package() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [("a", "b"), ("a", "c"), ("b", "c")]
+    assert _cycles({"a": {"b"}, "b": {"c"}}) == []

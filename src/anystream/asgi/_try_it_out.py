@@ -29,6 +29,7 @@ import sniffio
 from fast_depends.exceptions import ValidationError as FDValidationError
 from faststream.exceptions import SubscriberNotFound
 
+from .._adapters.anyio import repoint_get_running_loop
 from .._adapters.faststream import find_test_broker, handler_function
 from .._groups import unwrap_group
 from ..broker._record import runtime_for
@@ -162,7 +163,7 @@ async def _where_broker_runs(
             # Not started by anystream on this trio host (faststream's TestBroker
             # around the app, say): its test client still needs an asyncio loop.
             try:
-                async with open_runtime() as runtime:
+                async with open_runtime(repoint_get_running_loop) as runtime:
                     return await runtime.call(fn, *args)
             except Exception as exc:
                 raise unwrap_group(exc) from None  # the error itself, not a task group's

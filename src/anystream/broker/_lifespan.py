@@ -10,7 +10,8 @@ from typing import Any
 
 import anyio
 
-from .._adapters.faststream import connection
+from .._adapters.anyio import repoint_get_running_loop
+from .._adapters.faststream import connection, swap_producers
 from .._groups import unwrap_group
 from .._redact import redact
 from ..exceptions import BrokerAlreadyConsumingError, BrokerStartupTimeout
@@ -96,7 +97,7 @@ async def broker_lifespan(
                     runtimes.append(direct)
                     continue
                 if bridge is None:
-                    bridge = await stack.enter_async_context(open_runtime())
+                    bridge = await stack.enter_async_context(open_runtime(repoint_get_running_loop))
                 runtimes.append(bridge)
             async with _started(
                 brokers,
@@ -139,7 +140,7 @@ async def _close_nats_py_connection(broker: Any) -> None:
     )
     try:
         # faststream's stop() drains the connection and forgets it (no subscriber runs).
-        await call_in_current_asyncio_loop(broker.stop)
+        await call_in_current_asyncio_loop(broker.stop, repair=repoint_get_running_loop)
     except RuntimeError as exc:
         raise RuntimeError(
             f"{type(broker).__name__} is connected with nats-py in an asyncio loop "
@@ -193,7 +194,7 @@ async def _started(
 
 def _attach(broker: BrokerLike, runtime: BrokerRuntime) -> None:
     """The broker runs on ``runtime`` from now on (its record says so)."""
-    runtime.adopt(broker)
+    swap_producers(broker, runtime.bridge)
     record_for(broker).runtime = runtime
 
 
@@ -202,7 +203,7 @@ def _detach(broker: BrokerLike, runtime: BrokerRuntime) -> None:
     record = record_for(broker)
     if record.runtime is runtime:
         record.runtime = None
-    runtime.release(broker)
+    swap_producers(broker, runtime.unbridge)
     if record.slicer is not None:
         record.slicer.flush_log()
 

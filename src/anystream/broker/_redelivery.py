@@ -30,8 +30,8 @@ from typing import Any
 from faststream import AckPolicy
 from faststream.message import AckStatus
 
+from .._adapters.faststream import PerMessage, Shared
 from .._adapters.nats_py import acted_on
-from ._middleware import PerMessage, Shared
 from ._protocol import BrokerLike
 from ._record import find_record, record_for
 

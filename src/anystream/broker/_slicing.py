@@ -33,8 +33,7 @@ from typing import Any
 
 import anyio.lowlevel
 
-from .._adapters.faststream import connection
-from ._middleware import Shared
+from .._adapters.faststream import Shared, connection
 from ._protocol import BrokerLike
 from ._record import find_record, record_for
 

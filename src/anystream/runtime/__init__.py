@@ -19,7 +19,18 @@ from .base import BrokerRuntime
 
 T = TypeVar("T")
 
-__all__ = ("BrokerRuntime", "DirectRuntime", "call_in_current_asyncio_loop", "open_runtime")
+__all__ = (
+    "BrokerRuntime",
+    "DirectRuntime",
+    "LoopRepair",
+    "call_in_current_asyncio_loop",
+    "open_runtime",
+)
+
+#: Called with asyncio's ``get_running_loop`` once trio-asyncio has patched it, to re-point
+#: modules that took the unpatched one by name (anyio's asyncio backend: the caller passes
+#: ``anystream._adapters.anyio.repoint_get_running_loop``; this layer imports nothing of it).
+LoopRepair = Callable[[Callable[[], Any]], None]
 
 
 class DirectRuntime:
@@ -32,19 +43,20 @@ class DirectRuntime:
     async def call(self, fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
         return await fn(*args, **kwargs)
 
-    def adopt(self, broker: Any) -> None:
-        return None
+    def bridge(self, producer: Any) -> Any:
+        return producer
 
-    def release(self, broker: Any) -> None:
-        return None
+    def unbridge(self, producer: Any) -> Any:
+        return producer
 
 
 @asynccontextmanager
-async def open_runtime() -> AsyncIterator[BrokerRuntime]:
+async def open_runtime(repair: LoopRepair | None = None) -> AsyncIterator[BrokerRuntime]:
     """Open the runtime that fits the backend this task runs on.
 
     Only brokers whose client is asyncio-only need it (on trio it is a trio-asyncio
-    loop, from ``anystream[trio]``); NATS brokers run on :class:`DirectRuntime`.
+    loop, from ``anystream[trio]``, and ``repair`` runs first); NATS brokers run on
+    :class:`DirectRuntime`.
     """
     backend = sniffio.current_async_library()
     if backend == "trio":
@@ -55,7 +67,7 @@ async def open_runtime() -> AsyncIterator[BrokerRuntime]:
                 "this broker's client is asyncio-only; running it on trio needs "
                 "trio-asyncio: pip install 'anystream[trio]'"
             ) from exc
-        async with _trio.open_runtime() as trio_runtime:
+        async with _trio.open_runtime(repair) as trio_runtime:
             yield trio_runtime
     else:
         from . import _asyncio
@@ -65,18 +77,19 @@ async def open_runtime() -> AsyncIterator[BrokerRuntime]:
 
 
 async def call_in_current_asyncio_loop(
-    fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any
+    fn: Callable[[], Awaitable[T]], /, *, repair: LoopRepair | None = None
 ) -> T:
-    """Await ``fn(*args, **kwargs)`` in the asyncio loop this task runs in.
+    """Await ``fn()`` in the asyncio loop this task runs in.
 
     On asyncio that is a plain await. On trio it is the trio-asyncio loop the calling
     task runs inside (``trio_asyncio.open_loop()``): the loop that owns asyncio objects
-    the caller made there. Raises ``RuntimeError`` if the task runs in none.
+    the caller made there (``repair`` runs first, as for :func:`open_runtime`). Raises
+    ``RuntimeError`` if the task runs in none.
     """
     if sniffio.current_async_library() != "trio":
-        return await fn(*args, **kwargs)
+        return await fn()
     if "trio_asyncio" not in sys.modules:
         raise RuntimeError("this task runs in no asyncio loop (trio, without trio-asyncio)")
     from . import _trio
 
-    return await _trio.call_in_current_loop(fn, *args, **kwargs)
+    return await _trio.call_in_current_loop(fn, repair)

@@ -32,11 +32,11 @@ class AsyncioRuntime:
     async def call(self, fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
         return await fn(*args, **kwargs)
 
-    def adopt(self, broker: Any) -> None:
-        return None
+    def bridge(self, producer: Any) -> Any:
+        return producer
 
-    def release(self, broker: Any) -> None:
-        return None
+    def unbridge(self, producer: Any) -> Any:
+        return producer
 
 
 @asynccontextmanager

@@ -22,13 +22,10 @@ from typing import Any, TypeVar
 import sniffio
 import trio_asyncio
 
-from .._adapters.anyio import repoint_get_running_loop
-from .._adapters.faststream import swap_producers
-
 T = TypeVar("T")
 
 
-def _repair_early_asyncio_imports() -> None:
+def _repair_early_asyncio_imports(repair: Callable[[Callable[[], Any]], None] | None) -> None:
     """Point modules that imported asyncio's C ``get_running_loop`` before us at the patched one.
 
     trio-asyncio patches ``asyncio.get_running_loop`` when it is imported. A module
@@ -37,10 +34,8 @@ def _repair_early_asyncio_imports() -> None:
     imported whenever anyio has run on asyncio in this process), and then every
     anyio task group inside a broker call fails with "no running event loop".
     """
-    repoint_get_running_loop(asyncio.get_running_loop)
-
-
-_repair_early_asyncio_imports()
+    if repair is not None:
+        repair(asyncio.get_running_loop)
 
 
 class _BridgedProducer:
@@ -83,33 +78,33 @@ class TrioAsyncioRuntime:
         result: T = await trio_asyncio.aio_as_trio(fn, loop=self._loop)(*args, **kwargs)
         return result
 
-    def adopt(self, broker: Any) -> None:
-        def bridged(producer: Any) -> Any:
-            if isinstance(producer, _BridgedProducer):
-                return producer
-            return _BridgedProducer(producer, self)
-
-        swap_producers(broker, bridged)
-
-    def release(self, broker: Any) -> None:
-        def unbridged(producer: Any) -> Any:
-            if isinstance(producer, _BridgedProducer) and producer._runtime is self:
-                return producer._anystream_inner
+    def bridge(self, producer: Any) -> Any:
+        if isinstance(producer, _BridgedProducer):
             return producer
+        return _BridgedProducer(producer, self)
 
-        swap_producers(broker, unbridged)
+    def unbridge(self, producer: Any) -> Any:
+        if isinstance(producer, _BridgedProducer) and producer._runtime is self:
+            return producer._anystream_inner
+        return producer
 
 
-async def call_in_current_loop(fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
-    """Await ``fn`` in the trio-asyncio loop the calling trio task runs inside."""
+async def call_in_current_loop(
+    fn: Callable[[], Awaitable[T]], repair: Callable[[Callable[[], Any]], None] | None
+) -> T:
+    """Await ``fn()`` in the trio-asyncio loop the calling trio task runs inside."""
+    _repair_early_asyncio_imports(repair)
     loop = trio_asyncio.current_loop.get()
     if loop is None:
         raise RuntimeError("this task runs in no asyncio loop (no trio_asyncio.open_loop())")
-    result: T = await trio_asyncio.aio_as_trio(fn, loop=loop)(*args, **kwargs)
+    result: T = await trio_asyncio.aio_as_trio(fn, loop=loop)()
     return result
 
 
 @asynccontextmanager
-async def open_runtime() -> AsyncIterator[TrioAsyncioRuntime]:
+async def open_runtime(
+    repair: Callable[[Callable[[], Any]], None] | None,
+) -> AsyncIterator[TrioAsyncioRuntime]:
+    _repair_early_asyncio_imports(repair)
     async with trio_asyncio.open_loop() as loop:
         yield TrioAsyncioRuntime(loop)

@@ -35,10 +35,11 @@ class BrokerRuntime(Protocol):
         """Await ``fn(*args, **kwargs)`` in the broker's event loop and return its result."""
         ...
 
-    def adopt(self, broker: Any) -> None:
-        """Route the broker's publish/request calls made from host tasks through :meth:`call`."""
+    def bridge(self, producer: Any) -> Any:
+        """``producer`` (one of a broker's publishers), with its calls from host tasks
+        carried through :meth:`call`; the same object where nothing needs bridging."""
         ...
 
-    def release(self, broker: Any) -> None:
-        """Undo :meth:`adopt`."""
+    def unbridge(self, producer: Any) -> Any:
+        """Undo :meth:`bridge`: the producer it wrapped, else ``producer`` itself."""
         ...

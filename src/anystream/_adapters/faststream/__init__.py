@@ -107,6 +107,7 @@ from ._install import (
     is_installed,
     uninstall,
 )
+from ._middleware import PerMessage, Shared
 from ._per_message import uuid4_text
 from ._tasks import TASK_STOP_TIMEOUT, SupervisedTask
 from ._testing import CallFuture
@@ -123,6 +124,8 @@ __all__ = (
     "BrokerUsecase",
     "CallFuture",
     "FaststreamAdapterError",
+    "PerMessage",
+    "Shared",
     "StartAbleApplication",
     "SupervisedTask",
     "catch_startup_validation_error",

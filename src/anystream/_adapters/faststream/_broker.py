@@ -80,8 +80,13 @@ def connects_with(broker: Any, *connects: Any) -> bool:
 
 
 def swap_producers(broker: Any, swap: Callable[[Any], Any]) -> None:
-    """Replace each producer ``broker``'s config holds with ``swap(producer)``."""
-    config = broker.config.broker_config
+    """Replace each producer ``broker``'s config holds with ``swap(producer)``.
+
+    A broker without faststream's config (no producers to swap) is left as it is.
+    """
+    config = getattr(getattr(broker, "config", None), "broker_config", None)
+    if config is None:
+        return
     for attr in PRODUCER_ATTRS:
         producer = getattr(config, attr, None)
         if producer is not None:

@@ -21,6 +21,7 @@ from .._contract import (
     unchanged,
     uses,
 )
+from ._middleware import Shared
 
 __all__ = (
     "ASSUMPTIONS",
@@ -216,13 +217,7 @@ def _logging_names() -> tuple[Any, Any]:
     return EmptyLoggerObject, _LoggingMiddleware
 
 
-def _silent_log_middleware() -> Any:
-    from anystream.broker._middleware import Shared
-
-    return Shared(None)
-
-
-_SILENT_LOG_MIDDLEWARE = _silent_log_middleware()
+_SILENT_LOG_MIDDLEWARE = Shared(None)
 
 
 # --------------------------------------------------------------------------------------

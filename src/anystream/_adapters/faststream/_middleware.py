@@ -1,5 +1,9 @@
 """The per-message half of anystream's broker-wide faststream middlewares.
 
+Here, in the adapter, because :class:`PerMessage` skips ``BaseMiddleware.__init__`` and
+sets the attributes faststream's middleware methods read itself (``msg``, ``context``):
+it relies on what that ``__init__`` does, which faststream does not promise.
+
 faststream asks every broker middleware for a per-message object (``middleware(msg,
 context=context)``), enters it around the message and wraps the handler in its
 ``consume_scope`` (and a publish in its ``publish_scope``). Ours keep their state in one
