@@ -44,7 +44,7 @@ from .options import (
     DEFAULT_BACKLOG_READ_SIZE,
     DEFAULT_READ_CHECKPOINT_BUDGET,
     DEFAULT_READ_CHECKPOINT_EVENTS,
-    check_pacing,
+    pacing_options,
 )
 from .session import connect
 
@@ -274,13 +274,12 @@ class NatsBroker(_FaststreamNatsBroker):
         read_checkpoint_budget: float = DEFAULT_READ_CHECKPOINT_BUDGET,
         **kwargs: Any,
     ) -> None:
-        pacing: dict[str, Any] = {
-            "backlog_limit": backlog_limit,
-            "backlog_read_size": backlog_read_size,
-            "read_checkpoint_events": read_checkpoint_events,
-            "read_checkpoint_budget": read_checkpoint_budget,
-        }
-        check_pacing(**pacing)
+        pacing = pacing_options(
+            backlog_limit=backlog_limit,
+            backlog_read_size=backlog_read_size,
+            read_checkpoint_events=read_checkpoint_events,
+            read_checkpoint_budget=read_checkpoint_budget,
+        )
         super().__init__(servers, **kwargs)
         self.client_options: dict[str, Any] = pacing
         """Options for :func:`anystream.nats.connect` that faststream's constructor lacks."""

@@ -18,7 +18,7 @@ from .options import (
     DEFAULT_BACKLOG_READ_SIZE,
     DEFAULT_READ_CHECKPOINT_BUDGET,
     DEFAULT_READ_CHECKPOINT_EVENTS,
-    check_pacing,
+    pacing_options,
 )
 
 __all__ = ("NatsRouter",)
@@ -43,13 +43,12 @@ class NatsRouter(_FaststreamNatsRouter):
         read_checkpoint_budget: float = DEFAULT_READ_CHECKPOINT_BUDGET,
         **kwargs: Any,
     ) -> None:
-        pacing: dict[str, Any] = {
-            "backlog_limit": backlog_limit,
-            "backlog_read_size": backlog_read_size,
-            "read_checkpoint_events": read_checkpoint_events,
-            "read_checkpoint_budget": read_checkpoint_budget,
-        }
-        check_pacing(**pacing)
+        pacing = pacing_options(
+            backlog_limit=backlog_limit,
+            backlog_read_size=backlog_read_size,
+            read_checkpoint_events=read_checkpoint_events,
+            read_checkpoint_budget=read_checkpoint_budget,
+        )
         super().__init__(*args, **kwargs)
         broker = self.broker
         assert isinstance(broker, NatsBroker)

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import anyio.abc
 
@@ -60,6 +61,24 @@ def check_pacing(
         raise ValueError(f"backlog_limit must be at least 1 message or None, got {backlog_limit!r}")
     if backlog_read_size < 1:
         raise ValueError(f"backlog_read_size must be at least 1 byte, got {backlog_read_size!r}")
+
+
+def pacing_options(
+    *,
+    read_checkpoint_events: int,
+    read_checkpoint_budget: float,
+    backlog_limit: int | None,
+    backlog_read_size: int,
+) -> dict[str, Any]:
+    """The reader-pacing options as the client takes them, checked (:func:`check_pacing`)."""
+    pacing: dict[str, Any] = {
+        "backlog_limit": backlog_limit,
+        "backlog_read_size": backlog_read_size,
+        "read_checkpoint_events": read_checkpoint_events,
+        "read_checkpoint_budget": read_checkpoint_budget,
+    }
+    check_pacing(**pacing)
+    return pacing
 
 
 class Status(Enum):
