@@ -71,6 +71,36 @@ async def test_flush_waits_for_the_reconnect(own_nats_server: NatsServer) -> Non
         assert nc.is_connected
 
 
+async def test_a_health_check_during_a_reconnect_asks_the_new_connection(
+    own_nats_server: NatsServer,
+) -> None:
+    async with nats.connect(own_nats_server.url, **FAST) as nc:
+        own_nats_server.kill()
+        await wait_until(lambda: nc.is_reconnecting)
+        answers: list[bool] = []
+        async with anyio.create_task_group() as tg:
+
+            async def ask() -> None:
+                answers.append(await nc.alive(timeout=10.0))
+
+            tg.start_soon(ask)
+            await anyio.sleep(0.1)
+            assert answers == []  # still waiting: no server has answered yet
+            own_nats_server.start()
+        assert answers == [True]
+        assert nc.is_connected
+
+
+async def test_a_health_check_while_no_server_comes_back_fails_after_its_timeout(
+    own_nats_server: NatsServer,
+) -> None:
+    async with nats.connect(own_nats_server.url, **FAST) as nc:
+        own_nats_server.kill()
+        await wait_until(lambda: nc.is_reconnecting)
+        assert await nc.alive(timeout=0.2) is False
+        assert nc.is_reconnecting
+
+
 async def test_client_gives_up_after_max_reconnect_attempts(own_nats_server: NatsServer) -> None:
     errors: list[Exception] = []
     closed = anyio.Event()

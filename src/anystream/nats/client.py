@@ -265,24 +265,27 @@ class Client(IOShell):
 
         Under a backlog the PONG waits behind the messages the server already sent (and,
         with backlog pacing, behind those it still holds), but a connection that keeps
-        delivering is not half-open. False after ``timeout`` seconds (default
-        ``flush_timeout``), when not connected, or when the connection is lost meanwhile.
-        A health check's question; :meth:`flush` is the one that waits for the PONG.
+        delivering is not half-open. While the client reconnects (a server died, another
+        takes over) it waits for the new connection and asks that one, within the same
+        ``timeout`` (default ``flush_timeout``); False once that has passed, or at once when
+        the client is closed or draining. A health check's question; :meth:`flush` is the
+        one that waits for the PONG.
         """
-        if self._status is not Status.CONNECTED:
-            return False
         limit = self._opts.flush_timeout if timeout is None else timeout
-        before = self.stats.in_msgs
-        waiter = PongWaiter()
-        self._write(self._proto.ping(waiter))
         with anyio.move_on_after(limit):
-            while True:
-                with anyio.move_on_after(ALIVE_POLL_INTERVAL):
-                    await waiter.event.wait()
-                if waiter.event.is_set():
-                    return waiter.ok
-                if self.stats.in_msgs != before:
+            while self._status in (Status.CONNECTED, Status.CONNECTING, Status.RECONNECTING):
+                if self._status is not Status.CONNECTED:
+                    await self._connected.wait()
+                    continue
+                before = self.stats.in_msgs
+                waiter = PongWaiter()
+                self._write(self._proto.ping(waiter))
+                while not waiter.event.is_set() and self.stats.in_msgs == before:
+                    with anyio.move_on_after(ALIVE_POLL_INTERVAL):
+                        await waiter.event.wait()
+                if waiter.ok or self.stats.in_msgs != before:
                     return True
+                # The connection was lost before the PONG: ask the next one.
         return False
 
     async def drain(self, timeout: float | None = None) -> None:
