@@ -14,11 +14,12 @@ from faststream.specification.asyncapi.site import (
     get_asyncapi_html,
 )
 from faststream.specification.base import SpecificationFactory
+from typing_extensions import Unpack
 
 from .._adapters.faststream import StartAbleApplication
 from .._redact import redact
 from ._assets import OfflineAsyncAPIAssets, offline_asyncapi_assets
-from ._endpoint import Endpoint
+from ._endpoint import Endpoint, EndpointOptions
 from ._responses import AsgiResponse
 from .types import Scope
 
@@ -129,18 +130,9 @@ class AsyncAPIPage(Endpoint):
         schema: SpecificationFactory,
         page_options: dict[str, Any],
         offline: OfflineAsyncAPIAssets | None,
-        *,
-        include_in_schema: bool = True,
-        description: str | None = None,
-        tags: Sequence[Tag | TagDict | dict[str, Any]] | None = None,
-        unique_id: str | None = None,
+        **options: Unpack[EndpointOptions],
     ) -> None:
-        super().__init__(
-            include_in_schema=include_in_schema,
-            description=description,
-            tags=tags,
-            unique_id=unique_id,
-        )
+        super().__init__(**options)
         self.schema = schema
         self._page_options = page_options
         self._offline = offline

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from faststream.asgi.handlers import HttpHandler
+from typing_extensions import Unpack
 
 from ..exceptions import RequestBodyTooLarge
 from ._limits import payload_too_large
@@ -30,10 +31,19 @@ from .types import Receive, Scope, Send
 if TYPE_CHECKING:
     from faststream.specification.schema import Tag, TagDict
 
-__all__ = ("GET_HEAD", "Endpoint")
+__all__ = ("GET_HEAD", "Endpoint", "EndpointOptions")
 
 #: What a read-only endpoint answers (faststream's ``GetHandler`` methods).
 GET_HEAD = ("GET", "HEAD")
+
+
+class EndpointOptions(TypedDict, total=False):
+    """How an endpoint appears in the AsyncAPI schema (faststream's handler options)."""
+
+    include_in_schema: bool
+    description: str | None
+    tags: Sequence[Tag | TagDict | dict[str, Any]] | None
+    unique_id: str | None
 
 
 class Endpoint(HttpHandler):
@@ -47,19 +57,9 @@ class Endpoint(HttpHandler):
         self,
         *,
         methods: Sequence[str] = GET_HEAD,
-        include_in_schema: bool = True,
-        description: str | None = None,
-        tags: Sequence[Tag | TagDict | dict[str, Any]] | None = None,
-        unique_id: str | None = None,
+        **options: Unpack[EndpointOptions],
     ) -> None:
-        super().__init__(
-            self.respond,
-            include_in_schema=include_in_schema,
-            description=description,
-            methods=tuple(methods),
-            tags=tags,
-            unique_id=unique_id,
-        )
+        super().__init__(self.respond, methods=tuple(methods), **options)
 
     async def respond(self, scope: Scope) -> AsgiResponse:
         """The response to an accepted request."""

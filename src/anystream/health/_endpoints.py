@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..asgi._endpoint import Endpoint
+from typing_extensions import Unpack
+
+from ..asgi._endpoint import Endpoint, EndpointOptions
 from ..asgi._responses import AsgiResponse
 from ..asgi.types import Scope
 from ..broker._protocol import BrokerLike
@@ -46,18 +48,9 @@ class PingHandler(Endpoint):
         self,
         broker: BrokerLike,
         timeout: float | None,
-        *,
-        include_in_schema: bool = True,
-        description: str | None = None,
-        tags: Sequence[Tag | TagDict | dict[str, Any]] | None = None,
-        unique_id: str | None = None,
+        **options: Unpack[EndpointOptions],
     ) -> None:
-        super().__init__(
-            include_in_schema=include_in_schema,
-            description=description,
-            tags=tags,
-            unique_id=unique_id,
-        )
+        super().__init__(**options)
         self.broker = broker
         self.timeout = timeout
         self._shared = shared_ping(broker)
