@@ -135,13 +135,11 @@ async def test_a_middleware_that_suppresses_the_exception_hides_it_from_the_oute
     ]
 
 
-def test_process_message_and_run_async_are_the_adapted_ones() -> None:
+def test_process_message_is_the_adapted_one() -> None:
     usecase = "faststream._internal.endpoint.subscriber.usecase:SubscriberUsecase"
-    from fast_depends.core import model
     from faststream._internal.endpoint.subscriber.usecase import SubscriberUsecase
 
     assert SubscriberUsecase.process_message is _pipeline.process_message
-    assert model.run_async is _pipeline.run_async
     assert original(usecase, "process_message") is not _pipeline.process_message
 
 

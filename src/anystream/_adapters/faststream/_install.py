@@ -5,7 +5,16 @@ from __future__ import annotations
 from anystream.exceptions import FaststreamAdapterError
 
 from .._contract import Assumption, PatchSet
-from . import _ack, _concurrent, _js_producer, _per_message, _pipeline, _tasks, _testing
+from . import (
+    _ack,
+    _calls,
+    _concurrent,
+    _js_producer,
+    _per_message,
+    _pipeline,
+    _tasks,
+    _testing,
+)
 
 __all__ = (
     "ASSUMPTIONS",
@@ -18,7 +27,7 @@ __all__ = (
 
 
 # In the order of the package docstring's tables.
-_CONCERNS = (_tasks, _ack, _testing, _js_producer, _per_message, _concurrent, _pipeline)
+_CONCERNS = (_tasks, _ack, _testing, _js_producer, _per_message, _concurrent, _pipeline, _calls)
 
 #: Every assumption :func:`install` checks first (the contract tests check each by name).
 ASSUMPTIONS: tuple[Assumption, ...] = tuple(a for m in _CONCERNS for a in m.ASSUMPTIONS)

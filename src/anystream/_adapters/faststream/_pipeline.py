@@ -7,9 +7,7 @@ lock, the context scopes and the per-message middlewares in an ``AsyncExitStack`
 the same code with ``with``/``async with`` statements in their place, so Python's own
 statements do the unwinding: the same order of entering and leaving, the same exceptions,
 a middleware that suppresses an exception still ends the message with an empty response.
-And fast_depends' ``run_async`` (every handler call) evaluated ``typing.cast(Callable[P,
-Awaitable[T]], func)`` on every call, a generic alias built at run time:
-:func:`run_async` is the same without it. faststream's logging middleware
+faststream's logging middleware
 (``_LoggingMiddleware``) logs "Received" and "Processed" through ``LoggerState.log`` and
 awaits ``BaseMiddleware.__aexit__`` (a no-op unless ``after_processed`` is overridden):
 :func:`logging_middleware_consume_scope` and :func:`logging_middleware_aexit` log the same
@@ -24,7 +22,8 @@ from collections import UserList
 from itertools import chain
 from typing import Any
 
-from .._contract import Assumption, Patch, all_of, defines, unchanged, uses
+from .._contract import Assumption, Patch, all_of, defines, unchanged
+from ._middleware import Shared
 
 __all__ = (
     "ASSUMPTIONS",
@@ -32,14 +31,11 @@ __all__ = (
     "logging_middleware_aexit",
     "logging_middleware_consume_scope",
     "process_message",
-    "run_async",
 )
 
 _USECASE = "faststream._internal.endpoint.subscriber.usecase:SubscriberUsecase"
-_FD_MODEL = "fast_depends.core.model:"
 _LOGGING_MIDDLEWARE = "faststream.middlewares.logging:_LoggingMiddleware"
 _BASE_MIDDLEWARE = "faststream._internal.middlewares:BaseMiddleware"
-_FD_UTILS = "fast_depends.utils:"
 
 
 @functools.cache
@@ -56,9 +52,9 @@ async def _handle(
 ) -> Any:
     """The body of upstream's ``async with AsyncExitStack()``, after the middlewares.
 
-    The message's context scope is entered here and appended to ``scope``:
-    :func:`process_message` leaves it after every middleware has exited (upstream's
-    ``message_scope``, reserved under the middlewares).
+    The message's context values are set here, their ``(key, token)`` appended to
+    ``scope``: :func:`process_message` resets them after every middleware has exited
+    (upstream's ``message_scope``, reserved under the middlewares).
     """
     subscriber_not_found, ensure_response = _names()
     cache: dict[Any, Any] = {}
@@ -74,14 +70,10 @@ async def _handle(
             break
 
         if message is not None:
-            message_scope = context.scopes(
-                (
-                    ("log_context", self.get_log_context(message)),
-                    ("message", message),
-                ),
-            )
-            message_scope.__enter__()
-            scope.append(message_scope)
+            # upstream's context.scopes((("log_context", ...), ("message", message)))
+            log_context = self.get_log_context(message)
+            scope.append(("log_context", context.set_local("log_context", log_context)))
+            scope.append(("message", context.set_local("message", message)))
 
             result_msg = ensure_response(
                 await h.call(
@@ -128,14 +120,24 @@ async def _enter(
 
     ``None`` when a middleware suppressed the exception (upstream then returns an empty
     response); the handler's response otherwise (never ``None``: ``ensure_response``).
+    anystream's own shared middleware objects (:class:`~._middleware.Shared`: one object
+    for every message, whose ``__aexit__`` returns False and whose scopes call straight
+    through) are not entered with ``async with`` nor wrapped around the handler: their
+    ``enter()``, if any, is awaited where ``__aenter__`` would await it.
     """
-    if index == len(factories):
-        return await _handle(self, msg, context, middlewares, scope)
-    middleware = factories[index](msg, context=context)
-    middlewares.append(middleware)
-    async with middleware:
-        return await _enter(self, factories, index + 1, msg, context, middlewares, scope)
-    return None
+    while index < len(factories):
+        middleware = factories[index](msg, context=context)
+        index += 1
+        if type(middleware) is Shared:
+            enter = middleware._enter
+            if enter is not None:
+                await enter()
+            continue
+        middlewares.append(middleware)
+        async with middleware:
+            return await _enter(self, factories, index, msg, context, middlewares, scope)
+        return None
+    return await _handle(self, msg, context, middlewares, scope)
 
 
 async def process_message(self: Any, msg: Any) -> Any:
@@ -146,26 +148,28 @@ async def process_message(self: Any, msg: Any) -> Any:
     scope, and each middleware of ``__build__middlewares_stack()`` (built per message, as
     upstream); the handler runs inside them all and they are left in reverse, with the
     message's scope (``log_context``, ``message``) left after the middlewares. The same
-    here: the lock and the scope in one ``with``, the middlewares nested ``async with``
-    (:func:`_enter`), the message's scope in a ``finally`` around them. A middleware whose
+    here: the lock in a ``with``, the middlewares nested ``async with`` (:func:`_enter`),
+    and the context values of both scopes set as a ``ContextScope`` sets them (in order,
+    with ``ContextRepo.set_local``) and reset as it resets them (in reverse) in a
+    ``finally`` around the middlewares, without a ``ContextScope`` object, a generator
+    expression and two method calls per scope. A middleware whose
     ``__aexit__`` returns true suppresses the exception for the ones outside it, and the
     message ends with ``ensure_response(None)``, as upstream.
     """
     context = self._outer_config.context
     logger_state = self._outer_config.logger
 
-    with (
-        self.lock,
-        # Enter context before middlewares
-        context.scopes(
-            (
-                ("handler_", self),
-                ("logger", logger_state.logger.logger),
-                *self._outer_config.extra_context.items(),
-            ),
-        ),
-    ):
-        scope: list[Any] = []
+    with self.lock:
+        # Enter context before middlewares: upstream's context.scopes(...) (a ContextScope
+        # sets the values in order and resets them in reverse)
+        set_local = context.set_local
+        tokens = [
+            ("handler_", set_local("handler_", self)),
+            ("logger", set_local("logger", logger_state.logger.logger)),
+        ]
+        for key, value in self._outer_config.extra_context.items():
+            tokens.append((key, set_local(key, value)))
+        scope: list[tuple[str, Any]] = []
         try:
             result = await _enter(
                 self,
@@ -177,35 +181,18 @@ async def process_message(self: Any, msg: Any) -> Any:
                 scope,
             )
         finally:
-            # middlewares are exited before the message's context scope is released
-            for message_scope in scope:
-                message_scope.__exit__(None, None, None)
+            # middlewares are exited before the message's context scope is released, and
+            # that before the subscriber's
+            reset_local = context.reset_local
+            for key, token in reversed(scope):
+                reset_local(key, token)
+            for key, token in reversed(tokens):
+                reset_local(key, token)
 
     if result is None:
         # An error was raised and processed by some middleware
         return _names()[1](None)
     return result
-
-
-async def run_async(func: Any, *args: Any, **kwargs: Any) -> Any:
-    """fast_depends' ``run_async`` without ``cast(Callable[P, Awaitable[T]], func)``.
-
-    ``typing.cast`` returns its argument; its first argument, a subscripted
-    ``collections.abc.Callable``, was built on every call (every handler call, in
-    ``CallModel.asolve``). Same dispatch: a coroutine callable is awaited, anything else
-    runs in the thread pool.
-    """
-    is_coroutine_callable, run_in_threadpool = _fast_depends_names()
-    if is_coroutine_callable(func):
-        return await func(*args, **kwargs)
-    return await run_in_threadpool(func, *args, **kwargs)
-
-
-@functools.cache
-def _fast_depends_names() -> tuple[Any, Any]:
-    from fast_depends.utils import is_coroutine_callable, run_in_threadpool
-
-    return is_coroutine_callable, run_in_threadpool
 
 
 # --------------------------------------------------------------------------------------
@@ -278,7 +265,18 @@ async def logging_middleware_aexit(
     return False
 
 
+_CONTEXT = "faststream._internal.context.repository:"
+
 ASSUMPTIONS: tuple[Assumption, ...] = (
+    Assumption(
+        "ContextRepo.scopes makes a ContextScope that sets its values with set_local in "
+        "order and resets them with reset_local in reverse (0.7.8 code)",
+        all_of(
+            unchanged(_CONTEXT + "ContextRepo", "scopes", "0d87d9c426829408", copy_in=__name__),
+            unchanged(_CONTEXT + "ContextScope", "__enter__", "bbf6c18b05bc4eeb", copy_in=__name__),
+            unchanged(_CONTEXT + "ContextScope", "__exit__", "ff210f2bcea498ba", copy_in=__name__),
+        ),
+    ),
     Assumption(
         "SubscriberUsecase.process_message is the 0.7.8 code our copy is based on",
         unchanged(_USECASE, "process_message", "aa3ed06c328d92ab", copy_in=__name__),
@@ -290,14 +288,6 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
             _USECASE,
             "_SubscriberUsecase__build__middlewares_stack",
             "_SubscriberUsecase__get_response_publisher",
-        ),
-    ),
-    Assumption(
-        "fast_depends' run_async is the code our copy is based on, called by CallModel "
-        "through fast_depends.core.model's global run_async",
-        all_of(
-            unchanged(_FD_UTILS, "run_async", "dd7b74e4ac81b748", copy_in=__name__),
-            uses(_FD_MODEL + "CallModel", "asolve", "run_async"),
         ),
     ),
     Assumption(
@@ -323,5 +313,4 @@ PATCHES: tuple[Patch, ...] = (
     Patch(_USECASE, "process_message", process_message),
     Patch(_LOGGING_MIDDLEWARE, "consume_scope", logging_middleware_consume_scope),
     Patch(_LOGGING_MIDDLEWARE, "__aexit__", logging_middleware_aexit),
-    Patch(_FD_MODEL, "run_async", run_async),
 )
