@@ -5,6 +5,7 @@ The same scenarios against a real nats-server are in test_faststream_on_nats_ser
 
 from __future__ import annotations
 
+import logging
 from contextlib import suppress
 from typing import Any
 
@@ -204,6 +205,48 @@ def test_faststreams_own_middleware_still_nacks_a_cancelled_handler_on_trio(upst
         return await settle(AckPolicy.NACK_ON_ERROR, "cancelled")
 
     assert anyio.run(cancelled, backend="trio") == ["nack"]
+
+
+class FailingAck(RecordedMessage):
+    async def ack(self, **options: Any) -> None:
+        raise ConnectionError("ack lost")
+
+
+class RecordingLogger:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, int, type[BaseException]]] = []
+
+    def log(self, message: str, level: int, exc_info: BaseException) -> None:
+        self.lines.append((message, level, type(exc_info)))
+
+
+async def _ack_that_fails() -> list[tuple[str, int, type[BaseException]]]:
+    logger = RecordingLogger()
+    message = FailingAck()
+    middleware = AcknowledgementMiddleware(
+        logger=logger,  # type: ignore[arg-type]
+        ack_policy=AckPolicy.REJECT_ON_ERROR,
+        fallback_parser=lambda msg: message,  # type: ignore[arg-type,return-value]
+    )(object(), context=ContextRepo())
+
+    async def handler(msg: Any) -> None:
+        pass
+
+    async with middleware:
+        await middleware.consume_scope(handler, message)  # type: ignore[arg-type]
+    return logger.lines
+
+
+async def test_a_failed_ack_is_logged_at_critical_and_the_message_ends_normally() -> None:
+    assert await _ack_that_fails() == [
+        ("ConnectionError('ack lost')", logging.CRITICAL, ConnectionError)
+    ]
+
+
+def test_faststreams_own_middleware_logs_a_failed_ack_the_same(upstream: None) -> None:
+    assert anyio.run(_ack_that_fails, backend="asyncio") == [
+        ("ConnectionError('ack lost')", logging.CRITICAL, ConnectionError)
+    ]
 
 
 # --- MultiLock (graceful stop waits for messages in flight) --------------------------

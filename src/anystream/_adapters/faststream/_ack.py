@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any
 
 import anyio
@@ -10,6 +11,7 @@ import anyio
 from .._contract import (
     Assumption,
     Patch,
+    all_of,
     defines,
     unchanged,
     uses,
@@ -61,7 +63,18 @@ async def ack_middleware_aexit(
         return False
 
     if not exc_type:
-        await self._AcknowledgementMiddleware__ack()
+        # upstream's ``await self.__ack()``: ``__resolve_message`` answers ``self.message``
+        # (set by ``consume_scope``) and ``__do_with_logging`` awaits its ``ack()``, logging
+        # an error at CRITICAL: the same inline, with upstream's calls when it is not set
+        message = self.message
+        if message:
+            try:
+                await message.ack()
+            except Exception as er:
+                if self.logger is not None:
+                    self.logger.log(repr(er), logging.CRITICAL, exc_info=er)
+        else:
+            await self._AcknowledgementMiddleware__ack()
 
     elif isinstance(exc_val, HandlerException):
         if isinstance(exc_val, AckMessage):
@@ -106,6 +119,27 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption(
         "_AcknowledgementMiddleware.__aexit__ is the 0.7.8 code our copy is based on",
         unchanged(_ACK, "__aexit__", "83844de287f2bac0", copy_in=__name__),
+    ),
+    Assumption(
+        "_AcknowledgementMiddleware.__ack acks self.message (else the fallback parser's) "
+        "and logs a failed ack at CRITICAL (0.7.8 code, inlined in our copy)",
+        all_of(
+            unchanged(
+                _ACK, "_AcknowledgementMiddleware__ack", "74622d0da42e2d77", copy_in=__name__
+            ),
+            unchanged(
+                _ACK,
+                "_AcknowledgementMiddleware__resolve_message",
+                "72a843005d09f148",
+                copy_in=__name__,
+            ),
+            unchanged(
+                _ACK,
+                "_AcknowledgementMiddleware__do_with_logging",
+                "f2e428865e574db9",
+                copy_in=__name__,
+            ),
+        ),
     ),
     Assumption(
         "_AcknowledgementMiddleware has the private __ack/__nack/__reject our copy calls",

@@ -9,6 +9,7 @@ from . import (
     _ack,
     _calls,
     _concurrent,
+    _decode,
     _js_producer,
     _per_message,
     _pipeline,
@@ -27,7 +28,17 @@ __all__ = (
 
 
 # In the order of the package docstring's tables.
-_CONCERNS = (_tasks, _ack, _testing, _js_producer, _per_message, _concurrent, _pipeline, _calls)
+_CONCERNS = (
+    _tasks,
+    _ack,
+    _testing,
+    _js_producer,
+    _per_message,
+    _concurrent,
+    _pipeline,
+    _calls,
+    _decode,
+)
 
 #: Every assumption :func:`install` checks first (the contract tests check each by name).
 ASSUMPTIONS: tuple[Assumption, ...] = tuple(a for m in _CONCERNS for a in m.ASSUMPTIONS)
