@@ -101,6 +101,9 @@ CASES: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = [
     (sync_handler, ({"a": 1},), {}),
     (CallableObject(), ({"a": 1, "b": 2},), {}),
     (with_a_dependency, ({"a": 1},), {}),
+    # faststream calls every handler with its context repository as an extra keyword
+    (takes_a_dict, ({"sku": "a"},), {"context__": "the context"}),
+    (star_kwargs, (), {"sku": "a", "context__": "the context"}),
 ]
 
 
@@ -131,9 +134,41 @@ async def test_a_handler_gets_and_returns_what_fast_depends_gives_it(
     assert ours == theirs
 
 
+@pytest.mark.parametrize(
+    ("call", "args", "kwargs"),
+    CASES,
+    ids=[f"{getattr(c, '__name__', type(c).__name__)}-{i}" for i, (c, _, _) in enumerate(CASES)],
+)
+async def test_an_injected_handler_gets_and_returns_what_fast_depends_gives_it(
+    call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    async def outcome(wrap_inject: Any) -> Any:
+        wrapper = wrap_inject(
+            dependency_provider=Provider(),
+            wrap_model=lambda model: model,
+            extra_dependencies=(),
+            serializer_cls=PydanticSerializer(),
+            cast_result=True,
+            context__="the context",
+        )(call)
+        seen.clear()
+        try:
+            result = wrapper(*args, **kwargs)
+            if hasattr(result, "__await__"):
+                result = await result
+        except ValidationError as exc:
+            return ("ValidationError", str(exc), str(exc.original_error), list(seen))
+        return (result, list(seen))
+
+    theirs = await outcome(original("fast_depends.use:", "_wrap_inject"))
+    assert await outcome(_calls.wrap_inject) == theirs
+
+
 def test_handler_calls_go_through_the_adapted_asolve_and_run_async() -> None:
+    from fast_depends import use
     from fast_depends.core import model
 
+    assert use._wrap_inject is _calls.wrap_inject
     assert model.CallModel.asolve is _calls.asolve
     assert model.run_async is _calls.run_async
     assert original("fast_depends.core.model:CallModel", "asolve") is not _calls.asolve

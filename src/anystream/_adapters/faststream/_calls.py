@@ -22,6 +22,9 @@ upstream).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack, ExitStack
+from functools import partial, wraps
 from inspect import CO_COROUTINE, Parameter
 from types import FunctionType, NoneType
 from typing import Any
@@ -42,6 +45,7 @@ __all__ = ("ASSUMPTIONS", "PATCHES", "asolve", "run_async")
 _MODEL = "fast_depends.core.model:CallModel"
 _FD_MODEL = "fast_depends.core.model:"
 _FD_UTILS = "fast_depends.utils:"
+_FD_USE = "fast_depends.use:"
 _EMPTY = Parameter.empty
 
 
@@ -81,39 +85,27 @@ def _returns_none(serializer: Any) -> bool:
     return field_type is None or field_type is NoneType
 
 
-async def asolve(
-    self: Any,
-    /,
-    *args: Any,
-    stack: Any,
-    cache_dependencies: dict[Any, Any],
-    nested: bool = False,
-    dependency_provider: Any = None,
-    **kwargs: Any,
+def _is_flat(model: Any) -> bool:
+    """A model :func:`_solve_flat` calls as upstream would: no dependencies, extra
+    dependencies or custom fields, not a generator, fast_depends' own class."""
+    return not (
+        model.dependencies
+        or model.extra_dependencies
+        or model.custom_fields
+        or model.is_generator
+        or type(model) is not _names()[3]  # a subclass may change _solve's steps
+    )
+
+
+async def _solve_flat(
+    self: Any, args: tuple[Any, ...], cache_dependencies: dict[Any, Any], kwargs: dict[str, Any]
 ) -> Any:
-    """Upstream's ``CallModel.asolve``, straight-line for a flat model (module docstring).
+    """Upstream's ``asolve`` of a flat model, with ``_solve``'s steps inline.
 
-    A flat model never reads ``stack`` (only generator dependencies enter it) nor the
+    A flat model never reads the exit stack (only generator dependencies enter it) nor the
     dependency provider (it has no dependencies to look up), and ``nested`` only changes
-    what a generator returns.
+    what a generator returns; ``kwargs`` is the call's own dict (``_solve`` pops from it).
     """
-    if (
-        self.dependencies
-        or self.extra_dependencies
-        or self.custom_fields
-        or self.is_generator
-        or type(self) is not _names()[3]  # a subclass may change _solve's steps
-    ):
-        return await _names()[2](
-            self,
-            *args,
-            stack=stack,
-            cache_dependencies=cache_dependencies,
-            nested=nested,
-            dependency_provider=dependency_provider,
-            **kwargs,
-        )
-
     call = self.call
     # _solve, up to its first yield
     if self.use_cache and call in cache_dependencies:
@@ -176,7 +168,111 @@ async def asolve(
     return response
 
 
+async def asolve(
+    self: Any,
+    /,
+    *args: Any,
+    stack: Any,
+    cache_dependencies: dict[Any, Any],
+    nested: bool = False,
+    dependency_provider: Any = None,
+    **kwargs: Any,
+) -> Any:
+    """Upstream's ``CallModel.asolve``: :func:`_solve_flat` for a flat model, upstream's
+    own code for any other."""
+    if _is_flat(self):
+        return await _solve_flat(self, args, cache_dependencies, kwargs)
+    return await _names()[2](
+        self,
+        *args,
+        stack=stack,
+        cache_dependencies=cache_dependencies,
+        nested=nested,
+        dependency_provider=dependency_provider,
+        **kwargs,
+    )
+
+
+def wrap_inject(
+    *,
+    dependency_provider: Any,
+    wrap_model: Callable[[Any], Any],
+    extra_dependencies: Sequence[Any],
+    serializer_cls: Any,
+    cast_result: bool,
+    **call_extra: Any,
+) -> Callable[..., Any]:
+    """Upstream's ``fast_depends.use._wrap_inject`` (what ``inject``/``apply_types`` and
+    faststream's handler wrapper are built with), with one change: the wrapper of an async
+    function calls a flat model (:func:`_is_flat`, checked per call) without entering an
+    ``AsyncExitStack`` it would never use, straight through :func:`_solve_flat`."""
+    from fast_depends.core import build_call_model
+    from fast_depends.use import solve_async_gen, solve_gen
+
+    def func_wrapper(func: Callable[..., Any], model: Any = None) -> Callable[..., Any]:
+        if model is None:
+            real_model = wrap_model(
+                build_call_model(
+                    call=func,
+                    extra_dependencies=extra_dependencies,
+                    dependency_provider=dependency_provider,
+                    serializer_cls=serializer_cls,
+                    serialize_result=cast_result,
+                )
+            )
+        else:
+            real_model = model
+
+        injected_wrapper: Callable[..., Any]
+        if real_model.is_async:
+            if real_model.is_generator:
+                injected_wrapper = partial(solve_async_gen, real_model)
+
+            else:
+
+                async def injected_wrapper(*args: Any, **kwargs: Any) -> Any:
+                    if _is_flat(real_model):
+                        return await _solve_flat(real_model, args, {}, call_extra | kwargs)
+                    async with AsyncExitStack() as stack:
+                        return await real_model.asolve(
+                            *args,
+                            stack=stack,
+                            cache_dependencies={},
+                            nested=False,
+                            **(call_extra | kwargs),
+                        )
+
+        else:
+            if real_model.is_generator:
+                injected_wrapper = partial(solve_gen, real_model)
+
+            else:
+
+                def injected_wrapper(*args: Any, **kwargs: Any) -> Any:
+                    with ExitStack() as stack:
+                        return real_model.solve(
+                            *args,
+                            stack=stack,
+                            cache_dependencies={},
+                            nested=False,
+                            **(call_extra | kwargs),
+                        )
+
+        injected_wrapper._fastdepends_call_ = real_model.call  # type: ignore[union-attr]
+        return wraps(func)(injected_wrapper)
+
+    return func_wrapper
+
+
 ASSUMPTIONS: tuple[Assumption, ...] = (
+    Assumption(
+        "fast_depends' _wrap_inject is the 3.0 code our copy is based on, called by inject "
+        "through fast_depends.use's global _wrap_inject",
+        all_of(
+            unchanged(_FD_USE, "_wrap_inject", "47ce8ed7c1fc505c", copy_in=__name__),
+            uses(_FD_USE, "inject", "_wrap_inject"),
+        ),
+    ),
     Assumption(
         "CallModel.asolve and _solve are the fast_depends 3.0 code our flat-model copy is "
         "based on, and _cast_response only passes a value to serializer.response",
@@ -227,5 +323,6 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
 
 PATCHES: tuple[Patch, ...] = (
     Patch(_MODEL, "asolve", asolve),
+    Patch(_FD_USE, "_wrap_inject", wrap_inject),
     Patch(_FD_MODEL, "run_async", run_async),
 )
