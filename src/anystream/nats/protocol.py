@@ -132,6 +132,7 @@ class Err:
 Event = Info | Msg | Ping | Pong | Ok | Err
 
 _PING = Ping()
+_MIN_HEADER_BLOCK = len(HEADER_LINE) + 4  # "NATS/1.0" and the empty line's two CRLFs
 _PONG = Pong()
 _OK = Ok()
 
@@ -279,6 +280,35 @@ class Parser:
                             f"MSG of {total} bytes is over max_payload {self.max_payload}"
                         )
                     self._pending = (_text(subject_b, "subject"), int(sid_b), reply, -1, total)
+                    continue
+                if line[:5] == b"HMSG ":  # the hot path with headers, inlined
+                    args = line[5:].split()
+                    if len(args) == 4:
+                        subject_b, sid_b, hsize_b, size_b = args
+                        reply = None
+                    elif len(args) == 5:
+                        subject_b, sid_b, reply_b, hsize_b, size_b = args
+                        reply = _text(reply_b, "reply subject")
+                    else:
+                        raise MalformedFrameError(f"HMSG needs 4 or 5 arguments: {line[:80]!r}")
+                    if (
+                        not (size_b.isdigit() and hsize_b.isdigit() and sid_b.isdigit())
+                        or len(size_b) > 12
+                        or len(hsize_b) > 12
+                        or len(sid_b) > 12
+                    ):
+                        raise MalformedFrameError(f"invalid HMSG control line: {line[:80]!r}")
+                    hsize = int(hsize_b)
+                    total = int(size_b)
+                    if hsize > total or hsize < _MIN_HEADER_BLOCK:
+                        raise MalformedFrameError(
+                            f"HMSG header size {hsize} does not fit total size {total}"
+                        )
+                    if total > self.max_payload:
+                        raise MalformedFrameError(
+                            f"HMSG of {total} bytes is over max_payload {self.max_payload}"
+                        )
+                    self._pending = (_text(subject_b, "subject"), int(sid_b), reply, hsize, total)
                     continue
                 event = self._control(line)
                 if event is not None:
