@@ -42,7 +42,15 @@ faststream (0.7.8)                                     per message, before
 ``CriticalLogMiddleware.__call__``                     a logging middleware object per
 (``middlewares/logging.py``)                           message, also with ``logger=None``
 ``SubscriberUsecase.process_message``                  an ``AsyncExitStack`` and an
-(``_internal/endpoint/subscriber/usecase.py``)         ``ExitStack`` per message
+(``_internal/endpoint/subscriber/usecase.py``)         ``ExitStack`` per message, a
+                                                       ``ContextScope`` per scope, anystream's
+                                                       shared middlewares entered and wrapped
+``_AcknowledgementMiddleware.__aexit__``               an ack through two helper coroutines
+``decode_message`` (``message/utils.py``, the NATS     an ``Enum`` call per content type,
+parser's decoder)                                      ``json.detect_encoding`` per body
+fast_depends' ``CallModel.asolve``                     a generator driven in two steps, the
+(``core/model.py``)                                    dependency loops, ``inspect`` per call
+fast_depends' ``_wrap_inject`` (``use.py``)            an ``AsyncExitStack`` per handler call
 fast_depends' ``run_async`` (``utils.py``)             a ``Callable[P, Awaitable[T]]`` alias
                                                        built per handler call
 ====================================================  ====================================
@@ -60,8 +68,9 @@ and their :data:`PATCHES`: :mod:`._tasks` (``TasksMixin``, ``MultiLock``), :mod:
 :mod:`._js_producer` (``NatsJSFastProducer.request``), :mod:`._per_message` (the
 per-message patches, with the log handler of :mod:`._logging`), :mod:`._concurrent`
 (``ConcurrentMixin``'s worker pool), :mod:`._pipeline`
-(``process_message`` and fast_depends' ``run_async``); :mod:`._install` checks them all
-and patches.
+(``process_message``, the logging middleware's two lines), :mod:`._calls` (fast_depends'
+handler call: ``CallModel.asolve``, ``_wrap_inject``, ``run_async``), :mod:`._decode`
+(``decode_message``); :mod:`._install` checks them all and patches.
 
 Two more modules patch nothing: they are the only place the rest of anystream reads or
 replaces faststream's private names. :mod:`._application`: the application's hooks, log,
