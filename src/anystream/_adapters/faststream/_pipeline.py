@@ -1,17 +1,21 @@
-"""faststream's per-message pipeline without its per-message exit stacks.
+"""faststream's per-message pipeline without its per-message exit stacks and scope objects.
 
 ``SubscriberUsecase.process_message`` (every consumed message, every broker) keeps the
 lock, the context scopes and the per-message middlewares in an ``AsyncExitStack`` with an
 ``ExitStack`` inside it: two stack objects, a bound-method wrapper per entered context and
-``AsyncExitStack.__aexit__``'s generic unwinding, per message. :func:`process_message` is
-the same code with ``with``/``async with`` statements in their place, so Python's own
-statements do the unwinding: the same order of entering and leaving, the same exceptions,
-a middleware that suppresses an exception still ends the message with an empty response.
-faststream's logging middleware
-(``_LoggingMiddleware``) logs "Received" and "Processed" through ``LoggerState.log`` and
-awaits ``BaseMiddleware.__aexit__`` (a no-op unless ``after_processed`` is overridden):
-:func:`logging_middleware_consume_scope` and :func:`logging_middleware_aexit` log the same
-lines without those calls in between.
+``AsyncExitStack.__aexit__``'s generic unwinding, per message, and a ``ContextScope`` object
+per scope. :func:`process_message` is the same code with ``with``/``async with`` statements
+in their place, so Python's own statements do the unwinding: the same order of entering and
+leaving, the same exceptions, a middleware that suppresses an exception still ends the
+message with an empty response. The scopes' context values are set and reset as a
+``ContextScope`` does it, without the object. anystream's own shared middleware objects
+(:class:`~._middleware.Shared`, which do nothing per message but an optional ``enter()``)
+are neither entered nor wrapped around the handler.
+
+faststream's logging middleware (``_LoggingMiddleware``) logs "Received" and "Processed"
+through ``LoggerState.log`` and awaits ``BaseMiddleware.__aexit__`` (a no-op unless
+``after_processed`` is overridden): :func:`logging_middleware_consume_scope` and
+:func:`logging_middleware_aexit` log the same lines without those calls in between.
 """
 
 from __future__ import annotations
