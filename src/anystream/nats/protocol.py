@@ -281,34 +281,8 @@ class Parser:
                         )
                     self._pending = (_text(subject_b, "subject"), int(sid_b), reply, -1, total)
                     continue
-                if line[:5] == b"HMSG ":  # the hot path with headers, inlined
-                    args = line[5:].split()
-                    if len(args) == 4:
-                        subject_b, sid_b, hsize_b, size_b = args
-                        reply = None
-                    elif len(args) == 5:
-                        subject_b, sid_b, reply_b, hsize_b, size_b = args
-                        reply = _text(reply_b, "reply subject")
-                    else:
-                        raise MalformedFrameError(f"HMSG needs 4 or 5 arguments: {line[:80]!r}")
-                    if (
-                        not (size_b.isdigit() and hsize_b.isdigit() and sid_b.isdigit())
-                        or len(size_b) > 12
-                        or len(hsize_b) > 12
-                        or len(sid_b) > 12
-                    ):
-                        raise MalformedFrameError(f"invalid HMSG control line: {line[:80]!r}")
-                    hsize = int(hsize_b)
-                    total = int(size_b)
-                    if hsize > total or hsize < _MIN_HEADER_BLOCK:
-                        raise MalformedFrameError(
-                            f"HMSG header size {hsize} does not fit total size {total}"
-                        )
-                    if total > self.max_payload:
-                        raise MalformedFrameError(
-                            f"HMSG of {total} bytes is over max_payload {self.max_payload}"
-                        )
-                    self._pending = (_text(subject_b, "subject"), int(sid_b), reply, hsize, total)
+                if line[:5] == b"HMSG ":  # the hot path with headers
+                    self._pending = self._hmsg(line[5:], line)
                     continue
                 event = self._control(line)
                 if event is not None:
@@ -316,6 +290,34 @@ class Parser:
         finally:
             del buf[:pos]
         return events
+
+    def _hmsg(self, rest: bytes, line: bytes) -> tuple[str, int, str | None, int, int]:
+        """The pending message of an ``HMSG`` control line (``rest``: after ``HMSG``)."""
+        args = rest.split()
+        if len(args) == 4:
+            subject, sid, hsize_b, size = args
+            reply = None
+        elif len(args) == 5:
+            subject, sid, reply_b, hsize_b, size = args
+            reply = _text(reply_b, "reply subject")
+        else:
+            raise MalformedFrameError(f"HMSG needs 4 or 5 arguments: {line[:80]!r}")
+        if (
+            not (size.isdigit() and hsize_b.isdigit() and sid.isdigit())
+            or len(size) > 12
+            or len(hsize_b) > 12
+            or len(sid) > 12
+        ):
+            raise MalformedFrameError(f"invalid HMSG control line: {line[:80]!r}")
+        hsize = int(hsize_b)
+        total = int(size)
+        if hsize > total or hsize < _MIN_HEADER_BLOCK:
+            raise MalformedFrameError(f"HMSG header size {hsize} does not fit total size {total}")
+        if total > self.max_payload:
+            raise MalformedFrameError(
+                f"HMSG of {total} bytes is over max_payload {self.max_payload}"
+            )
+        return (_text(subject, "subject"), int(sid), reply, hsize, total)
 
     def _control(self, line: bytes) -> Event | None:
         parts = line.split(None, 1)
@@ -341,26 +343,7 @@ class Parser:
             self._pending = (_text(subject, "subject"), _size(sid), reply, -1, total)
             return None
         if op == b"HMSG":
-            args = rest.split()
-            if len(args) == 4:
-                subject, sid, hsize_b, size = args
-                reply = None
-            elif len(args) == 5:
-                subject, sid, reply_b, hsize_b, size = args
-                reply = _text(reply_b, "reply subject")
-            else:
-                raise MalformedFrameError(f"HMSG needs 4 or 5 arguments: {line[:80]!r}")
-            hsize = _size(hsize_b)
-            total = _size(size)
-            if hsize > total or hsize < len(HEADER_LINE) + 4:
-                raise MalformedFrameError(
-                    f"HMSG header size {hsize} does not fit total size {total}"
-                )
-            if total > self.max_payload:
-                raise MalformedFrameError(
-                    f"HMSG of {total} bytes is over max_payload {self.max_payload}"
-                )
-            self._pending = (_text(subject, "subject"), _size(sid), reply, hsize, total)
+            self._pending = self._hmsg(rest, line)
             return None
         if op == b"PING" and not rest.strip():
             return _PING
