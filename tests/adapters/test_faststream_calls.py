@@ -19,6 +19,7 @@ from fast_depends.dependencies import Provider
 from fast_depends.exceptions import ValidationError
 from fast_depends.pydantic import PydanticSerializer
 from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
 
 from anystream._adapters._contract import original
 from anystream._adapters.faststream import _calls
@@ -107,47 +108,61 @@ CASES: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = [
 ]
 
 
-async def _outcome(solve: Any, call: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    model = build_call_model(
-        call, dependency_provider=Provider(), serializer_cls=PydanticSerializer()
-    )
+#: fast_depends' own errors (its default), pydantic's errors (faststream's choice), no casting
+SERIALIZERS = {
+    "fast_depends-errors": PydanticSerializer(),
+    "pydantic-errors": PydanticSerializer(use_fastdepends_errors=False),
+    "no-cast": None,
+}
+
+
+async def _outcome(
+    solve: Any, call: Any, args: tuple[Any, ...], kwargs: dict[str, Any], serializer: Any
+) -> Any:
+    model = build_call_model(call, dependency_provider=Provider(), serializer_cls=serializer)
     seen.clear()
     try:
         async with AsyncExitStack() as stack:
             result = await solve(model, *args, stack=stack, cache_dependencies={}, **kwargs)
     except ValidationError as exc:
         return ("ValidationError", str(exc), str(exc.original_error), list(seen))
+    except PydanticValidationError as exc:
+        return ("pydantic ValidationError", str(exc), list(seen))
+    except TypeError as exc:  # without casting, the handler's own error
+        return ("TypeError", str(exc), list(seen))
     return (result, list(seen))
 
 
+@pytest.mark.parametrize("serializer", list(SERIALIZERS))
 @pytest.mark.parametrize(
     ("call", "args", "kwargs"),
     CASES,
     ids=[f"{getattr(c, '__name__', type(c).__name__)}-{i}" for i, (c, _, _) in enumerate(CASES)],
 )
 async def test_a_handler_gets_and_returns_what_fast_depends_gives_it(
-    call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], serializer: str
 ) -> None:
     upstream = original("fast_depends.core.model:CallModel", "asolve")
-    theirs = await _outcome(upstream, call, args, dict(kwargs))
-    ours = await _outcome(_calls.asolve, call, args, dict(kwargs))
+    theirs = await _outcome(upstream, call, args, dict(kwargs), SERIALIZERS[serializer])
+    ours = await _outcome(_calls.asolve, call, args, dict(kwargs), SERIALIZERS[serializer])
     assert ours == theirs
 
 
+@pytest.mark.parametrize("serializer", list(SERIALIZERS))
 @pytest.mark.parametrize(
     ("call", "args", "kwargs"),
     CASES,
     ids=[f"{getattr(c, '__name__', type(c).__name__)}-{i}" for i, (c, _, _) in enumerate(CASES)],
 )
 async def test_an_injected_handler_gets_and_returns_what_fast_depends_gives_it(
-    call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], serializer: str
 ) -> None:
     async def outcome(wrap_inject: Any) -> Any:
         wrapper = wrap_inject(
             dependency_provider=Provider(),
             wrap_model=lambda model: model,
             extra_dependencies=(),
-            serializer_cls=PydanticSerializer(),
+            serializer_cls=SERIALIZERS[serializer],
             cast_result=True,
             context__="the context",
         )(call)
@@ -158,6 +173,10 @@ async def test_an_injected_handler_gets_and_returns_what_fast_depends_gives_it(
                 result = await result
         except ValidationError as exc:
             return ("ValidationError", str(exc), str(exc.original_error), list(seen))
+        except PydanticValidationError as exc:
+            return ("pydantic ValidationError", str(exc), list(seen))
+        except TypeError as exc:  # without casting, the handler's own error
+            return ("TypeError", str(exc), list(seen))
         return (result, list(seen))
 
     theirs = await outcome(original("fast_depends.use:", "_wrap_inject"))
