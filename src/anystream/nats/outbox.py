@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import anyio
 
-__all__ = ("Outbox",)
+__all__ = ("DEFER_LIMIT", "Outbox")
+
+DEFER_LIMIT = 0.002
+"""Longest time (s) a deferred command (a JetStream ack) waits in the outbox for company."""
 
 
 class Outbox:
@@ -16,9 +21,25 @@ class Outbox:
     connection is lost, :meth:`connection_lost` drops them and keeps the publishes, to be
     sent after reconnecting (subscriptions are restored by the protocol state), without
     re-parsing the buffer.
+
+    Acknowledgements are *deferred* (:meth:`defer`): queued without waking the writer, so
+    they leave with the next command that does (typically the pull request that follows
+    an ack: one write instead of two). They are never held long: the writer also takes
+    them when a subscriber runs out of messages to wait for (:meth:`flush_deferred`),
+    when the client flushes, requests or closes, and at the latest :data:`DEFER_LIMIT`
+    seconds after they were queued (the link's flusher task, :meth:`deferred_due`).
     """
 
-    __slots__ = ("_controls", "buffer", "waiter", "writing", "written")
+    __slots__ = (
+        "_controls",
+        "buffer",
+        "deferred_at",
+        "flusher",
+        "limit",
+        "waiter",
+        "writing",
+        "written",
+    )
 
     def __init__(self) -> None:
         self.buffer = bytearray()
@@ -28,6 +49,11 @@ class Outbox:
         self.writing = False
         self.written = anyio.Event()
         """Set (and replaced) after each write, and when the connection is lost."""
+        self.deferred_at: float | None = None
+        """When (``time.monotonic()``) the oldest deferred command not yet taken was queued."""
+        self.flusher: anyio.Event | None = None
+        """Set when a command is deferred (the link's flusher waits on it)."""
+        self.limit = DEFER_LIMIT
 
     def __len__(self) -> int:
         return len(self.buffer)
@@ -37,6 +63,28 @@ class Outbox:
         if waiter is not None:
             self.waiter = None
             waiter.set()
+
+    def defer(self, command: bytes) -> None:
+        """Queue ``command`` without waking the writer (it goes with the next write)."""
+        self.buffer += command
+        if self.deferred_at is None:
+            self.deferred_at = time.monotonic()
+            flusher = self.flusher
+            if flusher is not None:
+                self.flusher = None
+                flusher.set()
+
+    def flush_deferred(self) -> None:
+        """Nothing else is coming soon: let the writer take what was deferred."""
+        if self.deferred_at is not None:
+            self.wake()
+
+    def deferred_due(self) -> float | None:
+        """Seconds until the deferred commands must go (<= 0: now), ``None`` if there are none."""
+        at = self.deferred_at
+        if at is None:
+            return None
+        return at + self.limit - time.monotonic()
 
     def control(self, command: bytes) -> None:
         """Queue a command that belongs to the current network connection."""
@@ -59,6 +107,7 @@ class Outbox:
         data = bytes(self.buffer)
         self.buffer.clear()
         self._controls.clear()
+        self.deferred_at = None
         return data
 
     def connection_lost(self) -> None:

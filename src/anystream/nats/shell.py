@@ -125,6 +125,7 @@ class IOShell:
 
     async def _wait_outbox_empty(self) -> None:
         outbox = self._outbox
+        outbox.wake()  # deferred acks too
         while (outbox.buffer or outbox.writing) and self._status in (
             Status.CONNECTED,
             Status.DRAINING,

@@ -7,13 +7,16 @@ module offers exactly that part, with nats-py's signatures, defaults and excepti
 the anyio-native client: it runs on asyncio and on trio alike, with no asyncio code.
 
 Messages are :class:`Msg`, a subclass of ``nats.aio.msg.Msg`` whose ``_client`` is the
-facade: nats-py's own ``ack``/``nak``/``term``/``in_progress``/``respond`` code runs
-unchanged on it (it only calls ``self._client.publish`` / ``request``), and
-``isinstance(msg, nats.aio.msg.Msg)`` holds.
+facade: nats-py's own ``ack_sync``/``respond`` code runs unchanged on it (it only calls
+``self._client.publish`` / ``request``), and ``isinstance(msg, nats.aio.msg.Msg)`` holds.
+``ack``/``nak``/``term``/``in_progress`` send what nats-py's send (same checks, same
+payloads: ``tests/nats/test_nats_ack_coalescing.py`` holds them to it) as deferred acks,
+which leave with the client's next write (see :class:`anystream.nats.outbox.Outbox`).
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -43,6 +46,29 @@ Callback = Callable[["Msg"], Awaitable[None]]
 class Msg(nats.aio.msg.Msg):
     """A message as nats-py delivers it (``reply`` is ``""`` when there is none)."""
 
+    async def ack(self) -> None:
+        self._check_reply()
+        await _facade(self)._acknowledge(self.reply, b"")
+        self._ackd = True
+
+    async def nak(self, delay: float | None = None) -> None:
+        self._check_reply()
+        payload = nats.aio.msg.Msg.Ack.Nak
+        if delay:
+            payload += b" " + json.dumps({"delay": int(delay * 10**9)}).encode()
+        await _facade(self)._acknowledge(self.reply, payload)
+        self._ackd = True
+
+    async def in_progress(self) -> None:
+        if not self.reply:
+            raise nats.errors.NotJSMessageError
+        await _facade(self)._acknowledge(self.reply, nats.aio.msg.Msg.Ack.Progress)
+
+    async def term(self) -> None:
+        self._check_reply()
+        await _facade(self)._acknowledge(self.reply, nats.aio.msg.Msg.Ack.Term)
+        self._ackd = True
+
     @classmethod
     def from_native(cls, client: Client, msg: NativeMsg) -> Msg:
         return new_msg(
@@ -54,6 +80,11 @@ class Msg(nats.aio.msg.Msg):
             headers=msg.headers,
             sid=msg.sid,
         )
+
+
+def _facade(msg: Msg) -> Client:
+    """The facade client a message was received by (nats-py types ``_client`` as its own)."""
+    return msg._client  # type: ignore[return-value]
 
 
 class _Native(Protocol):
@@ -266,6 +297,11 @@ class Client:
     ) -> None:
         with nats_py_errors():
             await self._native.publish(subject, payload, reply=reply or None, headers=headers)
+
+    async def _acknowledge(self, subject: str, payload: bytes) -> None:
+        """A JetStream ack, deferred to the next write (:meth:`NativeClient._acknowledge`)."""
+        with nats_py_errors():
+            await self._native._acknowledge(subject, payload)
 
     async def request(
         self,
