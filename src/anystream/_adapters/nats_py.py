@@ -12,7 +12,11 @@ anystream's client, so nats-py's code runs unchanged on it:
   API request through ``self._nc.request``;
 - a message acted on through nats-py's ack methods has its private ``_ackd`` flag set
   (``is_acked``), which anystream's redelivery guard reads on any raw message
-  (:func:`acted_on`).
+  (:func:`acted_on`);
+- the facade's ``ack``/``nak``/``term``/``in_progress`` are nats-py's (same checks through
+  ``_check_reply``, same payloads, ``_ackd`` set the same way), sending through the
+  facade's deferred ``_acknowledge`` instead of ``publish`` (:func:`send_ack`): a copy,
+  held to nats-py's source by fingerprints.
 """
 
 from __future__ import annotations
@@ -20,9 +24,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
-from ._contract import Assumption, Broken, all_of, source_has, uses
+from ._contract import Assumption, Broken, all_of, source_has, unchanged, uses
 
-__all__ = ("ASSUMPTIONS", "acted_on", "js_api_prefix", "new_msg")
+__all__ = ("ASSUMPTIONS", "acted_on", "js_api_prefix", "new_msg", "send_ack")
 
 M = TypeVar("M")
 
@@ -64,6 +68,28 @@ def acted_on(raw_message: Any) -> bool:
     ``False`` for anything that is not such a message.
     """
     return bool(getattr(raw_message, "_ackd", False))
+
+
+async def send_ack(msg: Any, payload: bytes, *, final: bool = True) -> None:
+    """nats-py's ``Msg.ack``/``nak``/``term`` (``final``) or ``in_progress``, deferred.
+
+    The same checks (``_check_reply``: a JetStream message, not acted on yet; for
+    ``in_progress`` only a reply subject) and the same ``_ackd`` flag as nats-py's
+    methods; the payload goes through the facade client's ``_acknowledge`` (queued for
+    the client's next write) where nats-py's call ``publish``.
+    """
+    if final:
+        msg._check_reply()
+    elif not msg.reply:
+        from nats.errors import NotJSMessageError
+
+        raise NotJSMessageError
+    await msg._client._acknowledge(msg.reply, payload)
+    if final:
+        msg._ackd = True
+
+
+_SEND_ACK_COPY = "anystream._adapters.nats_py.send_ack"
 
 
 def _msg_takes_client_and_sid() -> None:
@@ -122,6 +148,17 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
             uses(_MSG, "respond", "_client", "publish"),
             uses(_MSG, "is_acked", "_ackd"),
             _acks_publish_through_the_client,
+        ),
+    ),
+    Assumption(
+        "Msg.ack/nak/term/in_progress and _check_reply are the code send_ack copies "
+        "(checks, payloads, _ackd)",
+        all_of(
+            unchanged(_MSG, "ack", "75eaf23bc02186ae", copy_in=_SEND_ACK_COPY),
+            unchanged(_MSG, "nak", "9600da0ae252dd6a", copy_in=_SEND_ACK_COPY),
+            unchanged(_MSG, "term", "27b88b01cd18ad14", copy_in=_SEND_ACK_COPY),
+            unchanged(_MSG, "in_progress", "aa3a134f64c9244e", copy_in=_SEND_ACK_COPY),
+            unchanged(_MSG, "_check_reply", "d7f9b51817a99ddb", copy_in=_SEND_ACK_COPY),
         ),
     ),
     Assumption(

@@ -10,7 +10,7 @@ Messages are :class:`Msg`, a subclass of ``nats.aio.msg.Msg`` whose ``_client`` 
 facade: nats-py's own ``ack_sync``/``respond`` code runs unchanged on it (it only calls
 ``self._client.publish`` / ``request``), and ``isinstance(msg, nats.aio.msg.Msg)`` holds.
 ``ack``/``nak``/``term``/``in_progress`` send what nats-py's send (same checks, same
-payloads: ``tests/nats/test_nats_ack_coalescing.py`` holds them to it) as deferred acks,
+payloads: ``tests/nats/js/test_js_ack_coalescing.py`` holds them to it) as deferred acks,
 which leave with the client's next write (see :class:`anystream.nats.outbox.Outbox`).
 """
 
@@ -27,7 +27,7 @@ import nats.errors
 from nats.aio.client import ServerVersion
 from nats.nuid import NUID
 
-from ..._adapters.nats_py import new_msg
+from ..._adapters.nats_py import new_msg, send_ack
 from .. import errors as native_errors
 from ..client import Client as NativeClient
 from ..subscription import DEFAULT_PENDING_BYTES_LIMIT, DEFAULT_PENDING_MSGS_LIMIT
@@ -47,27 +47,19 @@ class Msg(nats.aio.msg.Msg):
     """A message as nats-py delivers it (``reply`` is ``""`` when there is none)."""
 
     async def ack(self) -> None:
-        self._check_reply()
-        await _facade(self)._acknowledge(self.reply, b"")
-        self._ackd = True
+        await send_ack(self, b"")
 
     async def nak(self, delay: float | None = None) -> None:
-        self._check_reply()
         payload = nats.aio.msg.Msg.Ack.Nak
         if delay:
             payload += b" " + json.dumps({"delay": int(delay * 10**9)}).encode()
-        await _facade(self)._acknowledge(self.reply, payload)
-        self._ackd = True
+        await send_ack(self, payload)
 
     async def in_progress(self) -> None:
-        if not self.reply:
-            raise nats.errors.NotJSMessageError
-        await _facade(self)._acknowledge(self.reply, nats.aio.msg.Msg.Ack.Progress)
+        await send_ack(self, nats.aio.msg.Msg.Ack.Progress, final=False)
 
     async def term(self) -> None:
-        self._check_reply()
-        await _facade(self)._acknowledge(self.reply, nats.aio.msg.Msg.Ack.Term)
-        self._ackd = True
+        await send_ack(self, nats.aio.msg.Msg.Ack.Term)
 
     @classmethod
     def from_native(cls, client: Client, msg: NativeMsg) -> Msg:
@@ -80,11 +72,6 @@ class Msg(nats.aio.msg.Msg):
             headers=msg.headers,
             sid=msg.sid,
         )
-
-
-def _facade(msg: Msg) -> Client:
-    """The facade client a message was received by (nats-py types ``_client`` as its own)."""
-    return msg._client  # type: ignore[return-value]
 
 
 class _Native(Protocol):
