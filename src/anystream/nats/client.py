@@ -3,8 +3,8 @@
 :class:`Client` is the API users call (get one from :func:`~anystream.nats.connect`).
 What runs underneath is in layers: the sans-IO protocol state (:mod:`.connection`, on the
 codec in :mod:`.protocol`), the server pool and backoff (:mod:`.servers`), and the I/O
-shell that runs them (:mod:`.shell`: the connection's life; :mod:`.link`: reader, writer
-and pinger of one network connection; :mod:`.network`: connector, TLS, handshake).
+shell that runs them (:mod:`.shell`: the connection's life; :mod:`.link`: reader, writer,
+pinger and flusher of one network connection; :mod:`.network`: connector, TLS, handshake).
 """
 
 from __future__ import annotations

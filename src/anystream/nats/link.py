@@ -207,7 +207,7 @@ class Link:
                 await anyio.sleep(due)
             else:
                 outbox.wake()
-                await outbox.written.wait()
+                await outbox.wait_written()
 
     async def _pinger(self) -> None:
         opts = self.owner._opts

@@ -32,13 +32,13 @@ class Outbox:
 
     __slots__ = (
         "_controls",
+        "_written",
         "buffer",
         "deferred_at",
         "flusher",
         "limit",
         "waiter",
         "writing",
-        "written",
     )
 
     def __init__(self) -> None:
@@ -47,8 +47,8 @@ class Outbox:
         self.waiter: anyio.Event | None = None
         """Set when data is queued (the writer waits on it)."""
         self.writing = False
-        self.written = anyio.Event()
-        """Set (and replaced) after each write, and when the connection is lost."""
+        self._written: anyio.Event | None = None
+        """What :meth:`wait_written` waits on (made only when someone waits)."""
         self.deferred_at: float | None = None
         """When (``time.monotonic()``) the oldest deferred command not yet taken was queued."""
         self.flusher: anyio.Event | None = None
@@ -121,6 +121,16 @@ class Outbox:
             event = self.waiter = anyio.Event()
             await event.wait()
 
+    async def wait_written(self) -> None:
+        """Wait for the end of the next write (or the loss of the connection)."""
+        event = self._written
+        if event is None:
+            event = self._written = anyio.Event()
+        await event.wait()
+
     def mark_written(self) -> None:
-        self.written.set()
-        self.written = anyio.Event()
+        """A write ended (or the connection was lost): wake whoever waits for one."""
+        event = self._written
+        if event is not None:
+            self._written = None
+            event.set()
