@@ -21,7 +21,6 @@ from nats_helpers import fill, wait_until
 
 from anystream import nats as anats
 from anystream.nats.compat import Client as Facade
-from anystream.nats.compat.client import Msg as FacadeMsg
 from anystream.nats.js import JetStream, JsMsg, PullSubscription
 from nats.js import api
 
@@ -165,26 +164,25 @@ async def test_acks_and_publishes_reach_the_server_in_the_order_made(
         assert seen == ["ack", "mark"] * 3
 
 
-@pytest.mark.parametrize("method", ["ack", "nak", "term", "in_progress"])
-async def test_facade_acks_send_what_nats_py_sends(
-    js_url: str, stream_name: str, method: str
+async def test_nats_py_acks_through_the_facade_leave_with_the_next_pull_request(
+    js_url: str, stream_name: str
 ) -> None:
-    """Contract: the facade's deferred acks are byte for byte nats-py's own ``Msg`` methods."""
+    """What faststream's ``NatsBroker`` runs: nats-py's ``Msg.ack`` over the facade."""
     async with recorded(js_url) as (native, writes):
-        facade = Facade(native)
-        js = JetStream(native)
-        await fill(js, stream_name, 2)
-        pulled = await (await worker(js, stream_name)).fetch(2, timeout=2)
-        ours, theirs = (FacadeMsg.from_native(facade, m) for m in pulled)
-        await getattr(ours, method)()  # the facade's, deferred
-        await getattr(nats.aio.msg.Msg, method)(theirs)  # nats-py's, through publish()
+        await fill(JetStream(native), stream_name, 3)
+        js = Facade(native).jetstream()
+        sub = await js.pull_subscribe(stream_name, durable="worker")
+        msg = (await sub.fetch(1, timeout=2))[0]
+        for expected in (b"1", b"2"):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(nats.aio.msg.Msg.ack, msg)
+            assert msg.is_acked
+            msg = (await sub.fetch(1, timeout=2))[0]
+            assert msg.data == expected
+        acks = writes_with(writes, "$JS.ACK.")
+        assert len(acks) == 2
+        assert all(b"CONSUMER.MSG.NEXT" in w for w in acks)
+        await msg.nak()
         await native.flush()
-        lines = b"".join(writes).split(b"\r\n")
-        sent = [
-            (lines[i].replace(msg.reply.encode(), b"<reply>"), lines[i + 1])
-            for msg in (ours, theirs)
-            for i, line in enumerate(lines)
-            if msg.reply.encode() in line
-        ]
-        assert len(sent) == 2 and sent[0] == sent[1]
-        assert ours._ackd == theirs._ackd
+        naks = writes_with(writes, "-NAK")
+        assert len(naks) == 1 and b"$JS.ACK." in naks[0]

@@ -7,16 +7,16 @@ module offers exactly that part, with nats-py's signatures, defaults and excepti
 the anyio-native client: it runs on asyncio and on trio alike, with no asyncio code.
 
 Messages are :class:`Msg`, a subclass of ``nats.aio.msg.Msg`` whose ``_client`` is the
-facade: nats-py's own ``ack_sync``/``respond`` code runs unchanged on it (it only calls
-``self._client.publish`` / ``request``), and ``isinstance(msg, nats.aio.msg.Msg)`` holds.
-``ack``/``nak``/``term``/``in_progress`` send what nats-py's send (same checks, same
-payloads: ``tests/nats/js/test_js_ack_coalescing.py`` holds them to it) as deferred acks,
-which leave with the client's next write (see :class:`anystream.nats.outbox.Outbox`).
+facade: nats-py's own ``ack``/``nak``/``term``/``in_progress``/``respond`` code runs
+unchanged on it (it only calls ``self._client.publish`` / ``request``), and
+``isinstance(msg, nats.aio.msg.Msg)`` holds. A publish to a JetStream ack subject
+(``$JS.ACK.``...) with no reply subject and no headers, which is what those ack methods
+send, is a deferred ack on the native client: it leaves with the client's next write
+(see :class:`anystream.nats.outbox.Outbox`).
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -27,7 +27,7 @@ import nats.errors
 from nats.aio.client import ServerVersion
 from nats.nuid import NUID
 
-from ..._adapters.nats_py import new_msg, send_ack
+from ..._adapters.nats_py import new_msg
 from .. import errors as native_errors
 from ..client import Client as NativeClient
 from ..subscription import DEFAULT_PENDING_BYTES_LIMIT, DEFAULT_PENDING_MSGS_LIMIT
@@ -42,24 +42,12 @@ __all__ = ("Client", "DeliveringSubscription", "FacadeSubscription", "Msg", "Sub
 
 Callback = Callable[["Msg"], Awaitable[None]]
 
+ACK_PREFIX = "$JS.ACK."
+"""Where JetStream messages are acknowledged (their reply subjects)."""
+
 
 class Msg(nats.aio.msg.Msg):
     """A message as nats-py delivers it (``reply`` is ``""`` when there is none)."""
-
-    async def ack(self) -> None:
-        await send_ack(self, b"")
-
-    async def nak(self, delay: float | None = None) -> None:
-        payload = nats.aio.msg.Msg.Ack.Nak
-        if delay:
-            payload += b" " + json.dumps({"delay": int(delay * 10**9)}).encode()
-        await send_ack(self, payload)
-
-    async def in_progress(self) -> None:
-        await send_ack(self, nats.aio.msg.Msg.Ack.Progress, final=False)
-
-    async def term(self) -> None:
-        await send_ack(self, nats.aio.msg.Msg.Ack.Term)
 
     @classmethod
     def from_native(cls, client: Client, msg: NativeMsg) -> Msg:
@@ -283,12 +271,11 @@ class Client:
         headers: dict[str, str] | None = None,
     ) -> None:
         with nats_py_errors():
-            await self._native.publish(subject, payload, reply=reply or None, headers=headers)
-
-    async def _acknowledge(self, subject: str, payload: bytes) -> None:
-        """A JetStream ack, deferred to the next write (:meth:`NativeClient._acknowledge`)."""
-        with nats_py_errors():
-            await self._native._acknowledge(subject, payload)
+            if not reply and not headers and subject.startswith(ACK_PREFIX):
+                # nats-py's Msg.ack/nak/term/in_progress: leaves with the next write.
+                await self._native._acknowledge(subject, payload)
+            else:
+                await self._native.publish(subject, payload, reply=reply or None, headers=headers)
 
     async def request(
         self,
