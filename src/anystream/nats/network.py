@@ -17,6 +17,7 @@ import anyio.abc
 from anyio.streams.tls import TLSStream
 
 from .._version import __version__
+from ..runtime.net import connect_tcp
 from . import auth
 from .commands import PONG
 from .connection import NEED_DATA, Connected, Connection
@@ -35,7 +36,7 @@ READ_SIZE = 256 * 1024
 async def open_stream(connector: Connector | None, server: Server) -> anyio.abc.ByteStream:
     """The connector's stream to ``server`` (TCP when no connector is given)."""
     if connector is None:
-        return await anyio.connect_tcp(server.host, server.port)
+        return await connect_tcp(server.host, server.port)
     return await connector(server.host, server.port)
 
 
