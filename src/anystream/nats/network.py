@@ -1,8 +1,9 @@
 """Opening a network connection: the connector seam, TLS, credentials and the handshake.
 
 The client reads and writes an anyio :class:`~anyio.abc.ByteStream` that a *connector*
-opens: ``await connector(host, port)``. The default is :func:`anyio.connect_tcp`; tests
-pass one that returns an in-memory stream to script a server. TLS, when wanted, is
+opens: ``await connector(host, port)``. The default is
+:func:`anystream.runtime.net.connect_tcp` (TCP: anystream's own stream on asyncio, anyio's
+elsewhere); tests pass one that returns an in-memory stream to script a server. TLS, when wanted, is
 layered on top of what the connector returns, after the server's INFO.
 """
 
