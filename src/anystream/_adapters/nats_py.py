@@ -5,7 +5,8 @@ anystream's client, so nats-py's code runs unchanged on it:
 
 - messages are ``nats.aio.msg.Msg`` (a subclass), built with the private dataclass fields
   ``_client`` (the facade: nats-py's ``ack``/``nak``/``term``/``in_progress``/``respond``
-  only call its ``publish``) and ``_sid`` (:func:`new_msg`);
+  only call its ``publish``; the acks with the reply subject and a payload only, which
+  the facade recognises to send them as deferred acks) and ``_sid`` (:func:`new_msg`);
 - ``compat.JetStreamContext`` subclasses nats-py's and reads the API prefix (domain
   applied) nats-py computed into ``_prefix`` (:func:`js_api_prefix`);
 - JetStream management is nats-py's ``JetStreamManager`` over the facade: it sends every
@@ -81,19 +82,27 @@ def _acks_publish_through_the_client() -> None:
     import anyio
     from nats.aio.msg import Msg
 
-    calls: list[tuple[str, bytes]] = []
+    calls: list[tuple[str, bytes, dict[str, object]]] = []
 
     class Recorder:
         async def publish(self, subject: str, payload: bytes = b"", **kwargs: object) -> None:
-            calls.append((subject, payload))
+            calls.append((subject, payload, kwargs))
 
     reply = "$JS.ACK.S.C.1.5.5.1700000000000000000.0"
-    for method, expected in (("ack", b""), ("nak", b"-NAK"), ("term", b"+TERM")):
+    for method, expected in (
+        ("ack", b""),
+        ("nak", b"-NAK"),
+        ("term", b"+TERM"),
+        ("in_progress", b"+WPI"),
+    ):
         msg = new_msg(Msg, Recorder(), subject="s", reply=reply, data=b"", headers=None, sid=1)
         anyio.run(getattr(msg, method))
-        if not calls or calls[-1] != (reply, expected):
-            raise Broken(f"Msg.{method}() published {calls[-1:]}, expected {(reply, expected)}")
-        if not (msg.is_acked and acted_on(msg)):
+        if not calls or calls[-1] != (reply, expected, {}):
+            raise Broken(
+                f"Msg.{method}() published {calls[-1:]}, expected {(reply, expected, {})}"
+                " (the facade defers a publish to $JS.ACK.* without reply or headers)"
+            )
+        if method != "in_progress" and not (msg.is_acked and acted_on(msg)):
             raise Broken(f"Msg.{method}() no longer sets _ackd (is_acked)")
 
 
@@ -114,8 +123,9 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         _msg_takes_client_and_sid,
     ),
     Assumption(
-        "Msg.ack/nak/term publish +ACK/-NAK/+TERM to the reply subject through "
-        "self._client.publish only, and set _ackd (is_acked)",
+        "Msg.ack/nak/term/in_progress publish +ACK/-NAK/+TERM/+WPI to the reply subject "
+        "through self._client.publish only (no reply subject, no headers), and "
+        "ack/nak/term set _ackd (is_acked)",
         all_of(
             *(uses(_MSG, name, "_client", "publish", "_ackd") for name in ("ack", "nak", "term")),
             uses(_MSG, "in_progress", "_client", "publish"),

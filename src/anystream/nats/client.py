@@ -3,8 +3,8 @@
 :class:`Client` is the API users call (get one from :func:`~anystream.nats.connect`).
 What runs underneath is in layers: the sans-IO protocol state (:mod:`.connection`, on the
 codec in :mod:`.protocol`), the server pool and backoff (:mod:`.servers`), and the I/O
-shell that runs them (:mod:`.shell`: the connection's life; :mod:`.link`: reader, writer
-and pinger of one network connection; :mod:`.network`: connector, TLS, handshake).
+shell that runs them (:mod:`.shell`: the connection's life; :mod:`.link`: reader, writer,
+pinger and flusher of one network connection; :mod:`.network`: connector, TLS, handshake).
 """
 
 from __future__ import annotations
@@ -124,10 +124,7 @@ class Client(IOShell):
         outbox = self._outbox
         buffer = outbox.buffer
         if self._link is None and len(buffer) + len(command) > self._opts.reconnect_buffer_size:
-            raise OutboundBufferFullError(
-                f"cannot publish to {subject!r} while reconnecting: the reconnect buffer of "
-                f"{self._opts.reconnect_buffer_size} bytes is full"
-            )
+            self._reconnect_buffer_full(subject)
         stats = self.stats
         stats.out_msgs += 1
         stats.out_bytes += len(payload)
@@ -138,6 +135,35 @@ class Client(IOShell):
             waiter.set()
         if len(buffer) > self._opts.write_buffer_size:
             await self._wait_write_room()
+
+    async def _acknowledge(self, subject: str, payload: bytes) -> None:
+        """Publish a JetStream ack (``payload`` to the message's reply ``subject``), deferred.
+
+        It is queued without waking the writer, so it goes out in the same write as the
+        next command (typically the pull request that follows): see
+        :class:`~anystream.nats.outbox.Outbox`. It still leaves within ``DEFER_LIMIT``
+        seconds, and before any flush, request or close completes. Order is kept: it
+        goes after every publish made before it and before every one made after it.
+        """
+        if self._closing:
+            raise ConnectionClosedError("cannot acknowledge: the connection is closed")
+        command = pub_command(subject, payload, max_payload=self._proto.max_payload)
+        outbox = self._outbox
+        if self._link is None and len(outbox) + len(command) > self._opts.reconnect_buffer_size:
+            self._reconnect_buffer_full(subject)
+        stats = self.stats
+        stats.out_msgs += 1
+        stats.out_bytes += len(payload)
+        outbox.defer(command)
+        if len(outbox) > self._opts.write_buffer_size:
+            outbox.wake()
+            await self._wait_write_room()
+
+    def _reconnect_buffer_full(self, subject: str) -> None:
+        raise OutboundBufferFullError(
+            f"cannot publish to {subject!r} while reconnecting: the reconnect buffer of "
+            f"{self._opts.reconnect_buffer_size} bytes is full"
+        )
 
     # ================================================================= subscribe
 

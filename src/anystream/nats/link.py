@@ -1,4 +1,4 @@
-"""One live network connection and its three tasks: reader, writer, pinger.
+"""One live network connection and its tasks: reader, writer, pinger, flusher.
 
 The reader handles the server's events one at a time (:meth:`Connection.next_event`) and
 lets other tasks run between them: an ``anyio.lowlevel.checkpoint()`` every
@@ -15,6 +15,11 @@ application is behind: the reader lets other tasks run before each read and asks
 ``backlog_read_size`` bytes only (2 KiB, a few dozen messages), so the CPU goes to the
 handlers and HTTP, the server holds the excess (TCP backpressure), and PINGs, PONGs and
 fresh messages still come through. ``backlog_limit=None`` turns this off.
+
+The writer sends everything queued in one write each time it is woken. JetStream acks do
+not wake it (:meth:`Outbox.defer`): they go with the next command that does, usually the
+pull request a consumer sends right after acking. The flusher wakes it for acks that
+found no company within :data:`~anystream.nats.outbox.DEFER_LIMIT`.
 """
 
 from __future__ import annotations
@@ -81,7 +86,7 @@ class Link:
             self.scope.cancel()
 
     async def serve(self) -> BaseException | None:
-        """Run reader, writer and pinger until one fails; close the stream; return why."""
+        """Run reader, writer, pinger and flusher until one fails; close the stream; return why."""
 
         async def guard(task: Callable[[], Awaitable[None]]) -> None:
             try:
@@ -95,6 +100,7 @@ class Link:
                 tg.start_soon(guard, self._reader, name="nats reader")
                 tg.start_soon(guard, self._writer, name="nats writer")
                 tg.start_soon(guard, self._pinger, name="nats pinger")
+                tg.start_soon(guard, self._flusher, name="nats flusher")
         finally:
             self.scope = None
             with anyio.CancelScope(shield=True):
@@ -188,6 +194,20 @@ class Link:
             finally:
                 outbox.writing = False
                 outbox.mark_written()
+
+    async def _flusher(self) -> None:
+        """Wake the writer for deferred commands (acks) that waited :data:`DEFER_LIMIT`."""
+        outbox = self.owner._outbox
+        while True:
+            due = outbox.deferred_due()
+            if due is None:
+                event = outbox.flusher = anyio.Event()
+                await event.wait()
+            elif due > 0:
+                await anyio.sleep(due)
+            else:
+                outbox.wake()
+                await outbox.wait_written()
 
     async def _pinger(self) -> None:
         opts = self.owner._opts

@@ -1,8 +1,9 @@
 """Opening a network connection: the connector seam, TLS, credentials and the handshake.
 
 The client reads and writes an anyio :class:`~anyio.abc.ByteStream` that a *connector*
-opens: ``await connector(host, port)``. The default is :func:`anyio.connect_tcp`; tests
-pass one that returns an in-memory stream to script a server. TLS, when wanted, is
+opens: ``await connector(host, port)``. The default is
+:func:`anystream.runtime.net.connect_tcp` (TCP: anystream's own stream on asyncio, anyio's
+elsewhere); tests pass one that returns an in-memory stream to script a server. TLS, when wanted, is
 layered on top of what the connector returns, after the server's INFO.
 """
 
@@ -17,6 +18,7 @@ import anyio.abc
 from anyio.streams.tls import TLSStream
 
 from .._version import __version__
+from ..runtime.net import connect_tcp
 from . import auth
 from .commands import PONG
 from .connection import NEED_DATA, Connected, Connection
@@ -35,7 +37,7 @@ READ_SIZE = 256 * 1024
 async def open_stream(connector: Connector | None, server: Server) -> anyio.abc.ByteStream:
     """The connector's stream to ``server`` (TCP when no connector is given)."""
     if connector is None:
-        return await anyio.connect_tcp(server.host, server.port)
+        return await connect_tcp(server.host, server.port)
     return await connector(server.host, server.port)
 
 

@@ -31,7 +31,8 @@ ErrorCallback = Callable[[Exception], "Awaitable[None] | None"]
 EventCallback = Callable[[], "Awaitable[None] | None"]
 Connector = Callable[[str, int], Awaitable[anyio.abc.ByteStream]]
 """``await connector(host, port)`` opens the byte stream to a server; the default is
-:func:`anyio.connect_tcp`. Tests pass one that returns an in-memory stream."""
+:func:`anystream.runtime.net.connect_tcp` (TCP). Tests pass one that returns an in-memory
+stream."""
 
 DEFAULT_READ_CHECKPOINT_EVENTS = 256
 """The reader lets other tasks run at least once per this many events..."""

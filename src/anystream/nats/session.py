@@ -1,7 +1,7 @@
 """``connect()``: a client's whole life as an async context manager.
 
 :func:`connect` connects (raising if no server can be reached), starts the background
-tasks (reader, writer, pinger, reconnector, callback runners) in a task group that it
+tasks (reader, writer, pinger, flusher, reconnector, callback runners) in a task group that it
 owns, yields the :class:`~anystream.nats.Client`, and on exit closes the connection:
 publishes already made are flushed (within ``close_timeout``, shielded from cancellation)
 and every background task is stopped before the block is left.

@@ -4,7 +4,7 @@ Everything the protocol decides is in :class:`~anystream.nats.connection.Connect
 (sans-IO) and everything about which server to try next, and when, in
 :class:`~anystream.nats.servers.ServerPool`. This module runs them: it opens network
 connections (:mod:`.network`: connector, TLS, handshake), serves each one while it is up
-(:class:`~anystream.nats.link.Link`: reader, writer, pinger), reconnects when it drops,
+(:class:`~anystream.nats.link.Link`: reader, writer, pinger, flusher), reconnects when it drops,
 and runs the user's event callbacks in order (:mod:`.callbacks`).
 """
 
@@ -125,11 +125,12 @@ class IOShell:
 
     async def _wait_outbox_empty(self) -> None:
         outbox = self._outbox
+        outbox.wake()  # deferred acks too
         while (outbox.buffer or outbox.writing) and self._status in (
             Status.CONNECTED,
             Status.DRAINING,
         ):
-            await outbox.written.wait()
+            await outbox.wait_written()
 
     # ----------------------------------------------------------------- plumbing of the API
 
@@ -138,7 +139,7 @@ class IOShell:
             Status.CONNECTED,
             Status.DRAINING,
         ):
-            await self._outbox.written.wait()
+            await self._outbox.wait_written()
 
     def _add_subscription(
         self, subject: str, queue: str | None, *, max_msgs: int | None = None, **kwargs: Any

@@ -220,6 +220,8 @@ class Subscription:
                     raise SubscriptionClosedError(
                         f"subscription to {self.subject!r} is closed and has no more messages"
                     )
+                # About to wait for the server: acks deferred so far go now.
+                self._client._outbox.flush_deferred()
                 event = self._wakeup = anyio.Event()
                 await event.wait()
         msg = queue.popleft()

@@ -9,7 +9,10 @@ the anyio-native client: it runs on asyncio and on trio alike, with no asyncio c
 Messages are :class:`Msg`, a subclass of ``nats.aio.msg.Msg`` whose ``_client`` is the
 facade: nats-py's own ``ack``/``nak``/``term``/``in_progress``/``respond`` code runs
 unchanged on it (it only calls ``self._client.publish`` / ``request``), and
-``isinstance(msg, nats.aio.msg.Msg)`` holds.
+``isinstance(msg, nats.aio.msg.Msg)`` holds. A publish to a JetStream ack subject
+(``$JS.ACK.``...) with no reply subject and no headers, which is what those ack methods
+send, is a deferred ack on the native client: it leaves with the client's next write
+(see :class:`anystream.nats.outbox.Outbox`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ if TYPE_CHECKING:
 __all__ = ("Client", "DeliveringSubscription", "FacadeSubscription", "Msg", "Subscription")
 
 Callback = Callable[["Msg"], Awaitable[None]]
+
+ACK_PREFIX = "$JS.ACK."
+"""Where JetStream messages are acknowledged (their reply subjects)."""
 
 
 class Msg(nats.aio.msg.Msg):
@@ -265,7 +271,11 @@ class Client:
         headers: dict[str, str] | None = None,
     ) -> None:
         with nats_py_errors():
-            await self._native.publish(subject, payload, reply=reply or None, headers=headers)
+            if not reply and not headers and subject.startswith(ACK_PREFIX):
+                # nats-py's Msg.ack/nak/term/in_progress: leaves with the next write.
+                await self._native._acknowledge(subject, payload)
+            else:
+                await self._native.publish(subject, payload, reply=reply or None, headers=headers)
 
     async def request(
         self,

@@ -206,15 +206,15 @@ class PullSubscription(FacadeSubscription[NativePull]):
         batch: a handler would start late, and messages past their ``ack_wait`` would be
         redelivered into the same batch.
         """
-        native = self._native
+        fetch = self._native._fetch
         with nats_py_errors():
             try:
-                msgs = await native.fetch(batch, timeout, no_wait=True)
+                msgs = await fetch(batch, timeout, None, True, None)
             except FetchTimeoutError:
-                msgs = await native.fetch(1, timeout, heartbeat)
+                msgs = await fetch(1, timeout, heartbeat, False, None)
                 if batch > 1:
                     with contextlib.suppress(FetchTimeoutError):
-                        msgs += await native.fetch(batch - 1, timeout, no_wait=True)
+                        msgs += await fetch(batch - 1, timeout, None, True, None)
         client = self._client
         return [Msg.from_native(client, msg) for msg in msgs]
 

@@ -121,7 +121,7 @@ class JsMsg(Msg):
         if final:
             self._ackd = True
         assert self._client is not None
-        await self._client.publish(reply, payload)
+        await self._client._acknowledge(reply, payload)
 
     async def ack(self) -> None:
         """Acknowledge: the message was handled."""

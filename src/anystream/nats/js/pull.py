@@ -115,6 +115,8 @@ class PullSubscription(ConsumerSubscription):
         self._inbox = inbox
         self._next_subject = f"{js.prefix}.CONSUMER.MSG.NEXT.{stream}.{consumer}"
         self._requests = 0
+        self._no_wait_bodies: dict[tuple[int, int | None], bytes] = {}
+        """Encoded ``no_wait`` pull requests by (batch, max_bytes): the same few every time."""
         self.delivered = 0
         """Messages handed to the application."""
 
@@ -144,45 +146,68 @@ class PullSubscription(ConsumerSubscription):
         Raises :class:`FetchTimeoutError` (a :class:`NatsTimeoutError`) when nothing came;
         with ``no_wait`` it never waits.
         """
+        nc = self._nc
+        return [
+            JsMsg.of(nc, msg)
+            for msg in await self._fetch(batch, timeout, heartbeat, no_wait, max_bytes)
+        ]
+
+    async def _fetch(
+        self,
+        batch: int,
+        timeout: float | None,
+        heartbeat: float | None,
+        no_wait: bool,
+        max_bytes: int | None,
+    ) -> list[Msg]:
+        """:meth:`fetch`, the messages as received (the facade wraps them its own way)."""
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
         if timeout is not None and timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
-        deadline = None if timeout is None else anyio.current_time() + timeout
-        msgs = await self._queued(batch)
+        msgs = await self._queued(batch) if self._sub.pending_msgs else []
+        deadline = None
         if len(msgs) < batch:
             # First ask only for what is available now: answered at once.
-            request = pull_request(batch - len(msgs), None, no_wait=True, max_bytes=max_bytes)
-            msgs += await self._request(request, deadline, None)
+            wanted = batch - len(msgs)
+            key = (wanted, max_bytes)
+            body = self._no_wait_bodies.get(key)
+            if body is None:
+                request = pull_request(wanted, None, no_wait=True, max_bytes=max_bytes)
+                body = self._no_wait_bodies[key] = json.dumps(request).encode()
+            now, deadline = await self._request(body, wanted, timeout, None)
+            msgs += now
         if not msgs and not no_wait:
             # Nothing yet: wait on the server for up to the time left.
             left = None if deadline is None else deadline - anyio.current_time()
             if left is None or left > 0:
                 request = pull_request(batch, left, max_bytes=max_bytes, heartbeat=heartbeat)
-                msgs = await self._request(request, deadline, heartbeat)
+                msgs, _ = await self._request(json.dumps(request).encode(), batch, left, heartbeat)
         if not msgs:
             raise FetchTimeoutError(
                 f"no message from consumer {self._consumer!r} within {timeout} s"
             )
         self.delivered += len(msgs)
-        nc = self._nc
-        return [JsMsg.of(nc, msg) for msg in msgs]
+        return msgs
 
     async def _request(
-        self, request: dict[str, Any], deadline: float | None, heartbeat: float | None
-    ) -> list[Msg]:
-        """Send one pull request and collect what it delivers until it ends."""
+        self, body: bytes, batch: int, timeout: float | None, heartbeat: float | None
+    ) -> tuple[list[Msg], float | None]:
+        """Send one pull request and collect what it delivers until it ends, within
+        ``timeout``; return the messages and the deadline it had (``None``: none).
+        """
         self._requests += 1
-        state = FetchState(request["batch"], f"{self._inbox}.{self._requests:x}")
-        await self._nc.publish(self._next_subject, json.dumps(request).encode(), reply=state.reply)
+        state = FetchState(batch, f"{self._inbox}.{self._requests:x}")
+        await self._nc.publish(self._next_subject, body, reply=state.reply)
         watch = heartbeat * 2 if heartbeat else None
-        with anyio.move_on_after(None if deadline is None else deadline - anyio.current_time()):
+        next_msg = self._sub.next_msg
+        with anyio.move_on_after(timeout) as scope:
             while not state.done:
                 try:
-                    state.feed(await self._sub.next_msg(watch))
+                    state.feed(await next_msg(watch))
                 except NatsTimeoutError:
                     break  # two heartbeats missed: the request is lost
-        return state.msgs
+        return state.msgs, None if timeout is None else scope.deadline
 
     def messages(self, batch: int = 100, timeout: float = 5.0) -> AsyncIterator[JsMsg]:
         """Every message, fetched ``batch`` at a time, for ``async for``."""
