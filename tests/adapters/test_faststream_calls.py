@@ -116,14 +116,14 @@ SERIALIZERS = {
 }
 
 
-async def _outcome(
-    solve: Any, call: Any, args: tuple[Any, ...], kwargs: dict[str, Any], serializer: Any
-) -> Any:
-    model = build_call_model(call, dependency_provider=Provider(), serializer_cls=serializer)
+async def _settled(call: Callable[[], Any]) -> Any:
+    """What ``call()`` (awaited if it gives an awaitable) returned or raised, and what the
+    handler saw."""
     seen.clear()
     try:
-        async with AsyncExitStack() as stack:
-            result = await solve(model, *args, stack=stack, cache_dependencies={}, **kwargs)
+        result = call()
+        if hasattr(result, "__await__"):
+            result = await result
     except ValidationError as exc:
         return ("ValidationError", str(exc), str(exc.original_error), list(seen))
     except PydanticValidationError as exc:
@@ -133,54 +133,59 @@ async def _outcome(
     return (result, list(seen))
 
 
-@pytest.mark.parametrize("serializer", list(SERIALIZERS))
-@pytest.mark.parametrize(
+async def _solved(
+    solve: Any, call: Any, args: tuple[Any, ...], kwargs: dict[str, Any], serializer: Any
+) -> Any:
+    model = build_call_model(call, dependency_provider=Provider(), serializer_cls=serializer)
+
+    async def run() -> Any:
+        async with AsyncExitStack() as stack:
+            return await solve(model, *args, stack=stack, cache_dependencies={}, **dict(kwargs))
+
+    return await _settled(run)
+
+
+async def _injected(
+    wrap_inject: Any, call: Any, args: tuple[Any, ...], kwargs: dict[str, Any], serializer: Any
+) -> Any:
+    wrapper = wrap_inject(
+        dependency_provider=Provider(),
+        wrap_model=lambda model: model,
+        extra_dependencies=(),
+        serializer_cls=serializer,
+        cast_result=True,
+        context__="the context",
+    )(call)
+    return await _settled(lambda: wrapper(*args, **kwargs))
+
+
+every_handler = pytest.mark.parametrize(
     ("call", "args", "kwargs"),
     CASES,
     ids=[f"{getattr(c, '__name__', type(c).__name__)}-{i}" for i, (c, _, _) in enumerate(CASES)],
 )
+every_serializer = pytest.mark.parametrize("serializer", list(SERIALIZERS))
+
+
+@every_serializer
+@every_handler
 async def test_a_handler_gets_and_returns_what_fast_depends_gives_it(
     call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], serializer: str
 ) -> None:
     upstream = original("fast_depends.core.model:CallModel", "asolve")
-    theirs = await _outcome(upstream, call, args, dict(kwargs), SERIALIZERS[serializer])
-    ours = await _outcome(_calls.asolve, call, args, dict(kwargs), SERIALIZERS[serializer])
-    assert ours == theirs
+    theirs = await _solved(upstream, call, args, kwargs, SERIALIZERS[serializer])
+    assert await _solved(_calls.asolve, call, args, kwargs, SERIALIZERS[serializer]) == theirs
 
 
-@pytest.mark.parametrize("serializer", list(SERIALIZERS))
-@pytest.mark.parametrize(
-    ("call", "args", "kwargs"),
-    CASES,
-    ids=[f"{getattr(c, '__name__', type(c).__name__)}-{i}" for i, (c, _, _) in enumerate(CASES)],
-)
+@every_serializer
+@every_handler
 async def test_an_injected_handler_gets_and_returns_what_fast_depends_gives_it(
     call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], serializer: str
 ) -> None:
-    async def outcome(wrap_inject: Any) -> Any:
-        wrapper = wrap_inject(
-            dependency_provider=Provider(),
-            wrap_model=lambda model: model,
-            extra_dependencies=(),
-            serializer_cls=SERIALIZERS[serializer],
-            cast_result=True,
-            context__="the context",
-        )(call)
-        seen.clear()
-        try:
-            result = wrapper(*args, **kwargs)
-            if hasattr(result, "__await__"):
-                result = await result
-        except ValidationError as exc:
-            return ("ValidationError", str(exc), str(exc.original_error), list(seen))
-        except PydanticValidationError as exc:
-            return ("pydantic ValidationError", str(exc), list(seen))
-        except TypeError as exc:  # without casting, the handler's own error
-            return ("TypeError", str(exc), list(seen))
-        return (result, list(seen))
-
-    theirs = await outcome(original("fast_depends.use:", "_wrap_inject"))
-    assert await outcome(_calls.wrap_inject) == theirs
+    upstream = original("fast_depends.use:", "_wrap_inject")
+    ours = _calls.wrap_inject
+    theirs = await _injected(upstream, call, args, kwargs, SERIALIZERS[serializer])
+    assert await _injected(ours, call, args, kwargs, SERIALIZERS[serializer]) == theirs
 
 
 def test_handler_calls_go_through_the_adapted_asolve_and_run_async() -> None:

@@ -25,6 +25,7 @@ from .errors import (
 )
 from .link import PongWaiter
 from .options import Options, Status
+from .outbox import Outbox
 from .protocol import HeadersInput, pub_command
 from .shell import IOShell, Reply, in_background
 from .subscription import Msg, MsgCallback, Subscription
@@ -121,13 +122,8 @@ class Client(IOShell):
         command = pub_command(
             subject, payload, reply=reply, headers=headers, max_payload=self._proto.max_payload
         )
-        outbox = self._outbox
+        outbox = self._admit(subject, command, payload)
         buffer = outbox.buffer
-        if self._link is None and len(buffer) + len(command) > self._opts.reconnect_buffer_size:
-            self._reconnect_buffer_full(subject)
-        stats = self.stats
-        stats.out_msgs += 1
-        stats.out_bytes += len(payload)
         buffer += command
         waiter = outbox.waiter
         if waiter is not None:
@@ -148,16 +144,22 @@ class Client(IOShell):
         if self._closing:
             raise ConnectionClosedError("cannot acknowledge: the connection is closed")
         command = pub_command(subject, payload, max_payload=self._proto.max_payload)
+        outbox = self._admit(subject, command, payload)
+        outbox.defer(command)
+        if len(outbox) > self._opts.write_buffer_size:
+            outbox.wake()
+            await self._wait_write_room()
+
+    def _admit(self, subject: str, command: bytes, payload: bytes) -> Outbox:
+        """The outbox ``command`` may go into (counted in the stats), or raise
+        :class:`OutboundBufferFullError` while reconnecting with the reconnect buffer full."""
         outbox = self._outbox
         if self._link is None and len(outbox) + len(command) > self._opts.reconnect_buffer_size:
             self._reconnect_buffer_full(subject)
         stats = self.stats
         stats.out_msgs += 1
         stats.out_bytes += len(payload)
-        outbox.defer(command)
-        if len(outbox) > self._opts.write_buffer_size:
-            outbox.wake()
-            await self._wait_write_room()
+        return outbox
 
     def _reconnect_buffer_full(self, subject: str) -> None:
         raise OutboundBufferFullError(
